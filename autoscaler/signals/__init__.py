@@ -1,0 +1,76 @@
+"""Signal sources: where observations enter the autoscaler.
+
+A source reads one backend (an RQ queue in Redis, a Celery broker, a SQL query, ...)
+and returns a :class:`Reading`. A source never reports a number it did not read: a
+backend error raises :class:`~autoscaler.errors.SignalError`, which the daemon turns
+into an unknown reading (:meth:`Reading.unknown`), never into 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from autoscaler.errors import SignalError
+
+# A reading above these is treated as garbage rather than as a real backlog.
+MAX_SANE_DEPTH = 10**9
+MAX_SANE_SECONDS = 10 * 365 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one source saw at one moment.
+
+    ``depth``: jobs waiting (ready to run, not taken by a worker).
+    ``latency``: seconds the oldest waiting job has waited.
+    ``busy``: jobs running.
+    Each is ``None`` when the source has no such signal or it could not be read.
+    ``error`` says why the reading is unknown, already free of secrets.
+    """
+
+    at: float
+    depth: int | None = None
+    latency: float | None = None
+    busy: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def unknown(cls, at: float, error: str) -> Reading:
+        return cls(at=at, error=error)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def check_count(name: str, value: object) -> int:
+    """Validate a count read from a backend: a non-negative, sane integer."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SignalError(f"{name} is not a number: {value!r}")
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value) or value != int(value)):
+        raise SignalError(f"{name} is not a whole number: {value!r}")
+    count = int(value)
+    if count < 0 or count > MAX_SANE_DEPTH:
+        raise SignalError(f"{name} is out of range: {count}")
+    return count
+
+
+def check_seconds(name: str, value: object) -> float:
+    """Validate a duration read from a backend: finite, ≥ 0 (small negatives from clock skew
+    are clamped to 0), and not absurdly large."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SignalError(f"{name} is not a number: {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds > MAX_SANE_SECONDS:
+        raise SignalError(f"{name} is out of range: {value!r}")
+    return max(0.0, seconds)
+
+
+class Source(Protocol):
+    """One configured signal source. ``read`` raises SignalError when it cannot read."""
+
+    def read(self, now: float) -> Reading: ...
+
+    def close(self) -> None: ...
