@@ -1,0 +1,413 @@
+"""Configuration: every environment variable of the contract, validated once at start-up.
+
+All settings come from the environment (Heroku config vars). :func:`load_settings`
+returns a validated :class:`Settings` or raises :class:`~autoscaler.errors.ConfigError`
+listing *every* problem, one line each, named by the environment variable a user sets
+(``AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS: must be >= MIN_DYNOS (2)``). Only
+``__main__`` turns that error into exit status 2.
+
+Per-process settings come from ``AUTOSCALER_PROCESSES__<TYPE>__<FIELD>`` variables, or the
+whole map as JSON in ``AUTOSCALER_PROCESSES``; both may be combined (the per-field variables
+win). Values are parsed, never evaluated.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import netrc
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from autoscaler import sizes
+from autoscaler.errors import ConfigError
+from autoscaler.redact import redact_url
+
+SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
+SOURCES: tuple[str, ...] = ("rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web")
+IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq"})
+"""Sources this release can read; the others are accepted by the contract but refused at start-up."""
+
+REDIS_SOURCES = frozenset({"rq", "celery", "dramatiq", "redis_list", "web"})
+DEFAULT_QUEUES: dict[str, list[str]] = {"rq": ["default"], "celery": ["celery"], "dramatiq": ["default"]}
+DEFAULT_API_URL = "https://api.heroku.com"
+PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _parse_bool(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("must be true or false (also 1/0, yes/no)")
+    return value
+
+
+def _parse_list(value: object) -> object:
+    """``"a,b"`` or a JSON list ``'["a","b"]'`` or a real list → list of names."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON list ({exc.msg})") from None
+        else:
+            value = [part.strip() for part in text.split(",")]
+    if isinstance(value, list):
+        names = [str(item).strip() for item in value]
+        if not names or any(not name for name in names):
+            raise ValueError("must be a non-empty, comma-separated list of names")
+        return names
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(_parse_bool)]
+NameList = Annotated[list[str], BeforeValidator(_parse_list)]
+
+
+class ProcessConfig(BaseModel):
+    """How one process type of the formation is scaled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: SourceKind
+    queues: NameList | None = None
+    url: str | None = None
+    min_dynos: int = Field(1, ge=0)
+    max_dynos: int = Field(ge=0)
+    size: str | None = None
+    jobs_per_dyno: float | None = Field(None, gt=0)
+    max_latency: float | None = Field(None, gt=0)
+    queue_time_ms: float | None = Field(None, gt=0)
+    downscale_delay: float = Field(300.0, ge=0)
+    concurrency: int = Field(1, ge=1)
+    """Jobs one dyno runs at once; running jobs keep ``ceil(busy / CONCURRENCY)`` dynos."""
+    prefix: str | None = None
+    """RQ key prefix (rq 3 ``RQ_KEY_PREFIX``); default ``RQ_KEY_PREFIX`` or ``rq``."""
+    verify_tls: Bool = False
+    """Check the certificate of a ``rediss://`` source (Heroku's are self-signed)."""
+
+    @field_validator("size")
+    @classmethod
+    def _known_size(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = sizes.lookup(value)
+        if found is None:
+            raise ValueError(f"unknown dyno size {value!r}; known sizes: {', '.join(sizes.known_names())}")
+        return found.name
+
+    def queue_names(self) -> list[str]:
+        return list(self.queues or DEFAULT_QUEUES.get(self.source, ["default"]))
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOSCALER_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    heroku_api_key: SecretStr | None = Field(None, validation_alias="HEROKU_API_KEY")
+    heroku_api_url: str = Field(DEFAULT_API_URL, validation_alias="HEROKU_API_URL")
+    heroku_app_name: str | None = Field(None, validation_alias="HEROKU_APP_NAME")
+    app: str | None = None
+    interval: float = Field(15.0, ge=1)
+    dry_run: Bool = False
+    log_format: Literal["logfmt", "json", "console"] = "logfmt"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_monthly_cost: float | None = Field(None, gt=0)
+    notify_url: SecretStr | None = None
+    state_url: str | None = None
+    redis_tls_url: str | None = Field(None, validation_alias="REDIS_TLS_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    cloudamqp_url: str | None = Field(None, validation_alias="CLOUDAMQP_URL")
+    rq_key_prefix: str = Field("rq", validation_alias="RQ_KEY_PREFIX")
+    processes: dict[str, ProcessConfig] = Field(default_factory=dict)
+
+    @field_validator("heroku_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        problem = check_api_url(value)
+        if problem:
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    # --- derived values -------------------------------------------------------------
+
+    @property
+    def app_name(self) -> str | None:
+        return self.app or self.heroku_app_name
+
+    @property
+    def default_redis_url(self) -> str | None:
+        """Heroku Redis: ``REDIS_TLS_URL`` before ``REDIS_URL``."""
+        return self.redis_tls_url or self.redis_url
+
+    @property
+    def effective_state_url(self) -> str | None:
+        return self.state_url or self.default_redis_url
+
+    def source_url(self, process: ProcessConfig) -> str | None:
+        """The connection URL of a process's source: its own ``URL`` or the add-on variable."""
+        if process.url:
+            return process.url
+        if process.source in REDIS_SOURCES:
+            return self.default_redis_url
+        if process.source == "sql":
+            return self.database_url
+        return None
+
+    def rq_prefix(self, process: ProcessConfig) -> str:
+        return process.prefix or self.rq_key_prefix
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the configuration, for the log redactor."""
+        found: list[str] = []
+        if self.heroku_api_key:
+            found.append(self.heroku_api_key.get_secret_value())
+        if self.notify_url:
+            found.append(self.notify_url.get_secret_value())
+        urls = [self.state_url, self.redis_tls_url, self.redis_url, self.database_url, self.cloudamqp_url]
+        urls += [p.url for p in self.processes.values()]
+        for url in urls:
+            if url:
+                password = urlsplit(url).password if "://" in url else None
+                if password:
+                    found.append(password)
+        return found
+
+
+# --- environment variable names for error messages -------------------------------------
+
+_ALIASED = {
+    "heroku_api_key": "HEROKU_API_KEY",
+    "heroku_api_url": "HEROKU_API_URL",
+    "heroku_app_name": "HEROKU_APP_NAME",
+    "redis_tls_url": "REDIS_TLS_URL",
+    "redis_url": "REDIS_URL",
+    "database_url": "DATABASE_URL",
+    "cloudamqp_url": "CLOUDAMQP_URL",
+    "rq_key_prefix": "RQ_KEY_PREFIX",
+}
+
+
+def env_name(*loc: str | int) -> str:
+    """The environment variable a user sets for a settings location.
+
+    >>> env_name("processes", "worker", "max_dynos")
+    'AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS'
+    """
+    parts = [str(part) for part in loc]
+    if not parts:
+        return "AUTOSCALER"
+    if parts[0] in _ALIASED:
+        return _ALIASED[parts[0]]
+    if parts[0] in _ALIASED.values():  # pydantic reports aliased fields by their alias
+        return parts[0]
+    return "AUTOSCALER_" + "__".join(part.upper() for part in parts)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        known = ", ".join(name.upper() for name in ProcessConfig.model_fields)
+        return f"unknown setting (known fields: {known})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind in {"greater_than_equal", "greater_than", "less_than_equal"}:
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<="}[kind]
+        bound = ctx.get("ge", ctx.get("gt", ctx.get("le")))
+        bound_text = f"{bound:g}" if isinstance(bound, float) else str(bound)
+        return f"must be {op} {bound_text}, got {error.get('input')!r}"
+    if kind in {"int_parsing", "int_from_float", "int_type"}:
+        return f"must be a whole number, got {error.get('input')!r}"
+    if kind in {"float_parsing", "float_type"}:
+        return f"must be a number, got {error.get('input')!r}"
+    if kind == "value_error":
+        return str(ctx.get("error", error.get("msg", "invalid")))
+    return str(error.get("msg", "invalid"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_url(url: str) -> str | None:
+    """The problem with a Platform API base URL, or None when it is acceptable:
+    https, or http only for a loopback host (127.0.0.0/8, ::1, localhost: a local
+    stand-in for tests)."""
+    problem = f"must use https:// (http:// is accepted only for loopback hosts), got {redact_url(url)!r}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        return problem
+    scheme = parts.scheme.lower()
+    if host and (scheme == "https" or (scheme == "http" and _is_loopback(host))):
+        return None
+    return problem
+
+
+def _process_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    for name, process in settings.processes.items():
+        var = f"AUTOSCALER_PROCESSES__{name.upper()}"
+        if not re.match(PROCESS_TYPE_PATTERN, name):
+            problems.append(f"{var}: {name!r} is not a Heroku process type name")
+        if process.max_dynos < process.min_dynos:
+            problems.append(f"{var}__MAX_DYNOS: must be >= MIN_DYNOS ({process.min_dynos})")
+        if process.source not in IMPLEMENTED_SOURCES:
+            problems.append(
+                f"{var}__SOURCE: source {process.source!r} is not available in this release "
+                f"(available: {', '.join(sorted(IMPLEMENTED_SOURCES))})"
+            )
+        if process.source == "web":
+            if process.queue_time_ms is None:
+                problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")
+        elif process.jobs_per_dyno is None and process.max_latency is None:
+            problems.append(
+                f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY"
+            )
+        if process.source in REDIS_SOURCES and settings.source_url(process) is None:
+            problems.append(f"{var}__URL: required: set it, or REDIS_TLS_URL / REDIS_URL")
+        url = settings.source_url(process)
+        if url is not None and "://" not in url:
+            problems.append(f"{var}__URL: not a URL: {redact_url(url)!r}")
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration from the environment.
+
+    ``environ`` defaults to ``os.environ``; tests pass their own mapping. Raises
+    ConfigError with one line per problem.
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = _build(env)
+    except ValidationError as exc:
+        problems = [f"{env_name(*err['loc'])}: {_describe(err)}" for err in exc.errors()]
+        raise ConfigError(problems) from None
+    except SettingsError as exc:
+        raise ConfigError([_settings_error_text(exc)]) from None
+    problems = []
+    if not settings.processes:
+        problems.append(
+            "AUTOSCALER_PROCESSES: no process type configured: set e.g. "
+            "AUTOSCALER_PROCESSES__WORKER__SOURCE=rq and AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS"
+        )
+    problems += _process_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _settings_error_text(exc: SettingsError) -> str:
+    text = str(exc)
+    if "processes" in text:
+        return "AUTOSCALER_PROCESSES: not valid JSON (expected an object of process types)"
+    return f"configuration: {text}"
+
+
+def _build(env: Mapping[str, str]) -> Settings:
+    """Validate ``env`` as the environment (names compared case-insensitively)."""
+    lowered = {key.lower(): value for key, value in env.items()}
+
+    class MappingEnvSource(EnvSettingsSource):
+        def _load_env_vars(self) -> Mapping[str, str | None]:
+            return lowered
+
+    class FromMapping(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (MappingEnvSource(settings_cls),)
+
+    return FromMapping()
+
+
+def resolve_token(settings: Settings, netrc_path: Path | None = None) -> str | None:
+    """The Platform API token: ``HEROKU_API_KEY``, else the ``api.heroku.com`` entry of
+    ``~/.netrc`` (as written by ``heroku login``). None when neither has one."""
+    if settings.heroku_api_key is not None:
+        token = settings.heroku_api_key.get_secret_value().strip()
+        if token:
+            return token
+    path = netrc_path or Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    if not path.exists():
+        return None
+    try:
+        entry = netrc.netrc(str(path)).authenticators("api.heroku.com")
+    except (netrc.NetrcParseError, OSError):
+        return None
+    if entry is None:
+        return None
+    password = entry[2]
+    return password or None
+
+
+def require_runtime(settings: Settings, token: str | None) -> None:
+    """Checks that only the commands that talk to Heroku need (run, once, check)."""
+    problems: list[str] = []
+    if token is None:
+        problems.append(
+            "HEROKU_API_KEY: required: set it to a Platform API token "
+            "(or log in with `heroku login` so ~/.netrc has one)"
+        )
+    if not settings.app_name:
+        problems.append("AUTOSCALER_APP: required: the name of the app to scale (or HEROKU_APP_NAME)")
+    if problems:
+        raise ConfigError(problems)

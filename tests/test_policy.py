@@ -1,0 +1,241 @@
+"""The decision engine, as a table of named cases: each row is a pure input bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from autoscaler.config import ProcessConfig
+from autoscaler.policy import Observation, ProcessState, Reason, decide
+from autoscaler.signals import Reading
+
+NOW = 1_700_000_000.0
+
+
+def cfg(**overrides: Any) -> ProcessConfig:
+    values: dict[str, Any] = {"source": "rq", "min_dynos": 1, "max_dynos": 10, "jobs_per_dyno": 10}
+    values.update(overrides)
+    return ProcessConfig(**values)
+
+
+@dataclass
+class Case:
+    name: str
+    quantity: int
+    reading: Reading
+    config: ProcessConfig = field(default_factory=cfg)
+    history: tuple[tuple[float, int], ...] = ((NOW - 600, 1),)
+    size: str = "Standard-1X"
+    desired: int = 0
+    reason: Reason = Reason.WITHIN_TARGET
+
+
+def r(depth: int | None = None, latency: float | None = None, busy: int | None = None) -> Reading:
+    return Reading(at=NOW, depth=depth, latency=latency, busy=busy)
+
+
+CASES = [
+    Case("scale up: backlog above target", 1, r(45, 1.0, 0), desired=5, reason=Reason.SCALE_UP),
+    Case("within target: backlog fits", 3, r(25, 1.0, 0), history=((NOW - 10, 3),), desired=3),
+    Case(
+        "scale down: lower recommendation held for the whole delay",
+        5,
+        r(10, 1.0, 0),
+        history=((NOW - 400, 5),),
+        desired=1,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "scale down: blocked by delay",
+        5,
+        r(10, 1.0, 0),
+        history=((NOW - 100, 5),),
+        desired=5,
+        reason=Reason.HELD_DOWNSCALE_DELAY,
+    ),
+    Case(
+        "scale down: only to the highest recommendation within the delay",
+        6,
+        r(10, 1.0, 0),
+        history=((NOW - 400, 6), (NOW - 200, 4), (NOW - 100, 2)),
+        desired=4,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "hold: signal unknown",
+        4,
+        Reading.unknown(NOW, "connection refused"),
+        desired=4,
+        reason=Reason.HELD_SIGNAL_UNKNOWN,
+    ),
+    Case(
+        "hold: depth unknown never scales down",
+        4,
+        r(None, 0.0, 0),
+        config=cfg(max_latency=60),
+        desired=4,
+        reason=Reason.HELD_SIGNAL_UNKNOWN,
+    ),
+    Case(
+        "scale up: a known signal asks for more while another is unknown",
+        2,
+        r(None, 300.0, 0),
+        config=cfg(max_latency=60),
+        desired=10,
+        reason=Reason.SCALE_UP,
+    ),
+    Case("clamped: at max", 8, r(500, 1.0, 0), desired=10, reason=Reason.CLAMPED_TO_MAX),
+    Case(
+        "clamped: at min",
+        2,
+        r(0, 0.0, 0),
+        config=cfg(min_dynos=2),
+        history=((NOW - 600, 2),),
+        desired=2,
+        reason=Reason.WITHIN_TARGET,
+    ),
+    Case(
+        "clamped: raised to min when running below it",
+        0,
+        r(0, 0.0, 0),
+        config=cfg(min_dynos=2),
+        history=((NOW - 600, 0),),
+        desired=2,
+        reason=Reason.CLAMPED_TO_MIN,
+    ),
+    Case(
+        "clamped: Heroku allows one Basic dyno per process type",
+        1,
+        r(50, 1.0, 0),
+        size="Basic",
+        desired=1,
+        reason=Reason.CLAMPED_TO_HEROKU_LIMIT,
+    ),
+    Case(
+        "latency: over target scales proportionally",
+        2,
+        r(None, 90.0, 0),
+        config=cfg(jobs_per_dyno=None, max_latency=30),
+        desired=6,
+        reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "latency: just over target adds at least one dyno",
+        4,
+        r(None, 31.0, 0),
+        config=cfg(jobs_per_dyno=None, max_latency=30),
+        desired=5,
+        reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "latency: from zero on the first waiting job",
+        0,
+        r(None, 5.0, 0),
+        config=cfg(jobs_per_dyno=None, max_latency=1, min_dynos=0),
+        desired=1,
+        reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "several targets: the largest wins",
+        1,
+        r(20, 90.0, 0),
+        config=cfg(max_latency=30),
+        desired=3,
+        reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "busy: running jobs keep their dynos",
+        5,
+        r(0, 0.0, 4),
+        history=((NOW - 600, 5),),
+        desired=4,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "busy: concurrency divides running jobs",
+        5,
+        r(0, 0.0, 8),
+        config=cfg(concurrency=4),
+        history=((NOW - 600, 5),),
+        desired=2,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "scale to zero: min 0 and nothing waits or runs",
+        2,
+        r(0, 0.0, 0),
+        config=cfg(min_dynos=0),
+        history=((NOW - 600, 2),),
+        desired=0,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "start-up: no history counts the current quantity, so no scale-down at once",
+        5,
+        r(0, 0.0, 0),
+        history=(),
+        desired=5,
+        reason=Reason.HELD_DOWNSCALE_DELAY,
+    ),
+    Case(
+        "resize: configured size differs from the running one",
+        2,
+        r(15, 1.0, 0),
+        config=cfg(size="standard-2x"),
+        history=((NOW - 10, 2),),
+        desired=2,
+        reason=Reason.RESIZE,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_decide(case: Case) -> None:
+    """Each named case yields its quantity and reason code."""
+    obs = Observation("worker", case.quantity, case.size, case.reading)
+    decision, _ = decide(obs, ProcessState(case.history), case.config, NOW)
+    assert (case.desired, case.reason) == (decision.desired, decision.reason), decision.message
+
+
+def test_every_reason_has_a_case() -> None:
+    """The table covers every reason code the engine can return."""
+    assert {case.reason for case in CASES} == set(Reason)
+
+
+def test_decision_carries_inputs_and_message() -> None:
+    """A decision names the signal values it used and says why in words."""
+    obs = Observation("worker", 1, "Standard-1X", r(45, 2.5, 1))
+    decision, _ = decide(obs, ProcessState(), cfg(), NOW)
+    assert {"depth": 45, "latency": 2.5, "busy": 1} == decision.inputs
+    assert "45 waiting" in decision.message
+    assert decision.recommendation == 5
+
+
+def test_unknown_signal_leaves_history_untouched() -> None:
+    """A tick without data records no recommendation: the delay is measured on real readings only."""
+    state = ProcessState(((NOW - 100, 5),))
+    _, new_state = decide(Observation("w", 5, "Standard-1X", Reading.unknown(NOW, "x")), state, cfg(), NOW)
+    assert state == new_state
+
+
+def test_history_forgets_entries_older_than_the_delay() -> None:
+    """Entries older than DOWNSCALE_DELAY leave the window; the new one is appended."""
+    state = ProcessState(((NOW - 900, 9), (NOW - 100, 3)))
+    _, new_state = decide(Observation("w", 3, "Standard-1X", r(20, 1.0, 0)), state, cfg(), NOW)
+    assert ((NOW - 100, 3), (NOW, 2)) == new_state.history
+
+
+def test_scale_down_waits_for_the_delay_then_happens() -> None:
+    """Driven over time: a drop in load removes dynos only after DOWNSCALE_DELAY has passed."""
+    config = cfg(downscale_delay=300)
+    state = ProcessState()
+    quantity = 1
+    timeline: list[tuple[float, int]] = []
+    for t, depth in [(0, 80), (15, 80), (30, 0), (150, 0), (314, 0), (316, 0)]:
+        obs = Observation("w", quantity, "Standard-1X", r(depth, 0.0, 0))
+        decision, state = decide(obs, state, config, NOW + t)
+        quantity = decision.desired
+        timeline.append((t, quantity))
+    assert [(0, 8), (15, 8), (30, 8), (150, 8), (314, 8), (316, 1)] == timeline
