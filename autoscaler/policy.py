@@ -199,8 +199,10 @@ def decide(
     next_state = replace(state, history=history)
 
     desired, clamp_reason, clamp_why = _clamp(stabilised, config, size)
-    if clamp_reason is Reason.CLAMPED_TO_MIN and desired == current:
-        return make(current, Reason.WITHIN_TARGET, f"{raw.why}; {clamp_why}", raw.value), next_state
+    if clamp_reason is Reason.CLAMPED_TO_MIN and desired <= current:
+        # Resting at the floor, or coming down to it: not a clamp event, just the bound.
+        reason = Reason.WITHIN_TARGET if desired == current else Reason.SCALE_DOWN
+        return make(desired, reason, f"{raw.why}; {clamp_why}", raw.value), next_state
     if clamp_reason is not None:
         return make(desired, clamp_reason, f"{raw.why}; {clamp_why}", raw.value), next_state
     if desired > current:

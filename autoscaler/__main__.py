@@ -1,0 +1,200 @@
+"""Command line: ``python -m autoscaler COMMAND`` (also the ``autoscaler`` console script).
+
+This is the only module that reads the real environment and clock, configures logging
+for the process and calls ``sys.exit``. Exit status: 0 ok, 1 a tick or a check failed,
+2 invalid configuration or usage (every problem on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from autoscaler import __version__, logs, plan
+from autoscaler.config import Settings, load_settings, require_runtime, resolve_token
+from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
+from autoscaler.errors import ConfigError, HerokuError
+from autoscaler.heroku import HerokuClient
+from autoscaler.policy import Decision, Observation, ProcessState, decide
+from autoscaler.redact import Redactor
+from autoscaler.signals import Reading
+from autoscaler.signals.build import build_sources
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoscaler",
+        description="Keeps a Heroku app's formation the right size. Configured by environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"autoscaler {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="the daemon: one tick every AUTOSCALER_INTERVAL seconds until SIGTERM")
+    commands.add_parser("once", help="exactly one tick, then exit (for Heroku Scheduler or cron)")
+    check = commands.add_parser("check", help="validate configuration, token, app and signals; never scales")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.configure_parser(
+        commands.add_parser("plan", help="the cheapest dyno size and count for a RAM-bound app (offline)")
+    )
+    return parser
+
+
+class _Runtime:
+    """Everything run/once/check need, built from validated settings."""
+
+    def __init__(self, settings: Settings, token: str, redactor: Redactor) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.api = HerokuClient(token, base_url=settings.heroku_api_url)
+        self.sources = build_sources(settings)
+
+    def daemon(self) -> Daemon:
+        return Daemon(self.settings, self.api, self.sources, clock=SystemClock())
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def _prepare(env: Mapping[str, str], stream: TextIO) -> _Runtime:
+    settings = load_settings(env)
+    token = resolve_token(settings)
+    require_runtime(settings, token)
+    assert token is not None  # require_runtime raised otherwise
+    redactor = Redactor([token, *settings.secrets()])
+    logs.configure(settings.log_format, settings.log_level, redactor, stream)
+    return _Runtime(settings, token, redactor)
+
+
+def cmd_run(env: Mapping[str, str], out: TextIO) -> int:
+    runtime = _prepare(env, out)
+    stopper = Stopper()
+    stopper.install()
+    try:
+        run_forever(runtime.daemon(), stopper)
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_once(env: Mapping[str, str], out: TextIO) -> int:
+    runtime = _prepare(env, out)
+    daemon = runtime.daemon()
+    try:
+        result: TickResult = daemon.tick()
+    finally:
+        daemon.close()
+        runtime.close()
+    return 0 if result.ok else 1
+
+
+def _check(runtime: _Runtime) -> dict[str, Any]:
+    """Every check of ``check``, as the JSON object it prints. Never PATCHes."""
+    settings, api = runtime.settings, runtime.api
+    app = settings.app_name or ""
+    report: dict[str, Any] = {"ok": True, "app": app, "processes": {}, "errors": []}
+    errors: list[str] = report["errors"]
+    try:
+        api.account()
+    except HerokuError as exc:
+        errors.append(f"token (GET /account): {exc}")
+    try:
+        api.app(app)
+        formation = {f.type: f for f in api.formation(app)}
+    except HerokuError as exc:
+        errors.append(f"app {app}: {exc}")
+        formation = {}
+    clock = SystemClock()
+    for name, config in settings.processes.items():
+        now = clock.time()
+        try:
+            reading = runtime.sources[name].read(now)
+        except Exception as exc:
+            reading = Reading.unknown(now, str(exc))
+        if not reading.ok:
+            errors.append(f"{name}: signal unknown: {reading.error}")
+        entry: dict[str, Any] = {
+            "quantity": None,
+            "size": None,
+            "depth": reading.depth,
+            "latency": reading.latency,
+            "busy": reading.busy,
+            "desired": None,
+            "reason": None,
+            "message": None,
+        }
+        found = formation.get(name)
+        if found is None:
+            if formation:
+                errors.append(f"{name}: not in the formation of {app} (is it in the Procfile?)")
+        else:
+            observation = Observation(name, found.quantity, found.size, reading)
+            decision: Decision = decide(observation, ProcessState(), config, now)[0]
+            entry.update(
+                quantity=found.quantity,
+                size=found.size,
+                desired=decision.desired,
+                desired_size=decision.desired_size,
+                reason=str(decision.reason),
+                message=decision.message,
+            )
+        report["processes"][name] = entry
+    report["errors"] = [runtime.redactor(text) for text in errors]
+    report["ok"] = not errors
+    return report
+
+
+def _print_check(report: Mapping[str, Any], out: TextIO) -> None:
+    out.write(f"app: {report['app']}\n")
+    for name, p in report["processes"].items():
+        out.write(
+            f"{name}: {p['quantity']} x {p['size']}  depth={p['depth']} latency={p['latency']} "
+            f"busy={p['busy']}  → desired {p['desired']} ({p['reason']}: {p['message']})\n"
+        )
+    for error in report["errors"]:
+        out.write(f"FAILED: {error}\n")
+    out.write("ok\n" if report["ok"] else f"{len(report['errors'])} check(s) failed\n")
+
+
+def cmd_check(env: Mapping[str, str], out: TextIO, as_json: bool) -> int:
+    runtime = _prepare(env, sys.stderr)
+    try:
+        report = _check(runtime)
+    finally:
+        runtime.close()
+    if as_json:
+        out.write(runtime.redactor(json.dumps(report)) + "\n")
+    else:
+        text = io.StringIO()
+        _print_check(report, text)
+        out.write(runtime.redactor(text.getvalue()))
+    return 0 if report["ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point. Returns the exit status (the console script passes it to sys.exit)."""
+    args = _parser().parse_args(argv)
+    environ = dict(os.environ if env is None else env)
+    out = sys.stdout
+    try:
+        if args.command == "run":
+            return cmd_run(environ, out)
+        if args.command == "once":
+            return cmd_once(environ, out)
+        if args.command == "check":
+            return cmd_check(environ, out, args.json)
+        if args.command == "plan":
+            return plan.run(args, out, environ)
+    except ConfigError as exc:
+        sys.stderr.write("autoscaler: invalid configuration:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  {problem}\n")
+        return 2
+    raise AssertionError(f"unhandled command {args.command}")  # argparse only allows the above
+
+
+if __name__ == "__main__":
+    sys.exit(main())

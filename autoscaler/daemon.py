@@ -1,0 +1,351 @@
+"""The daemon: one tick reads the formation and the signals, decides, and applies.
+
+A tick, top to bottom (:meth:`Daemon.tick`):
+
+1. ``GET /apps/{app}/formation``. If that fails, nothing else happens: the formation is
+   held as it is and the failure is logged.
+2. For each managed process type: read its source (a failure makes the reading unknown,
+   never 0), load its state, call the pure :func:`autoscaler.policy.decide`, store the
+   new state, log the canonical decision line.
+3. If any decision changes the formation: one batch ``PATCH /apps/{app}/formation`` with
+   absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
+   In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
+
+The clock is injected; every I/O is bounded by timeouts and the tick's deadline.
+:func:`run_forever` runs ticks on an APScheduler interval job (never two at once, missed
+ticks coalesced) until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from autoscaler import sizes
+from autoscaler.config import ProcessConfig, Settings
+from autoscaler.errors import HerokuError, SignalError
+from autoscaler.heroku import Formation, FormationUpdate
+from autoscaler.logs import get_logger, measurements
+from autoscaler.policy import Decision, Observation, Reason, decide
+from autoscaler.signals import Reading, Source
+from autoscaler.state import MemoryState, StateStore
+
+CLAMP_REASONS = frozenset({Reason.CLAMPED_TO_MAX, Reason.CLAMPED_TO_MIN, Reason.CLAMPED_TO_HEROKU_LIMIT})
+TICK_BUDGET = 0.8
+"""Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
+SHUTDOWN_GRACE = 6.0
+"""Seconds a stopping daemon waits for a running tick before abandoning it (Heroku kills at 30 s;
+the contract promises an exit within 10 s)."""
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    """The real clock. Only entry points construct it; everything else receives a Clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FormationAPI(Protocol):
+    """The part of :class:`autoscaler.heroku.HerokuClient` the daemon uses."""
+
+    def formation(self, app: str, *, deadline: float | None = None) -> list[Formation]: ...
+
+    def update_formation(
+        self, app: str, updates: Sequence[FormationUpdate], *, deadline: float | None = None
+    ) -> list[Formation]: ...
+
+    def pause_hint(self) -> float: ...
+
+
+@dataclass
+class TickResult:
+    """What one tick did, for ``once`` (exit status), tests and benchmarks."""
+
+    ok: bool
+    decisions: list[Decision] = field(default_factory=list)
+    readings: dict[str, Reading] = field(default_factory=dict)
+    updates: list[FormationUpdate] = field(default_factory=list)
+    patched: bool = False
+    skipped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def monthly_cost(quantities: Mapping[str, tuple[int, str]]) -> float | None:
+    """USD per month of the given ``{process: (quantity, size)}``; None if a size is unknown."""
+    total = 0.0
+    for quantity, size_name in quantities.values():
+        size = sizes.lookup(size_name)
+        if size is None:
+            return None
+        total += quantity * size.monthly_usd
+    return total
+
+
+class Daemon:
+    """Owns the sources, the state and the API client for the life of the process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api: FormationAPI,
+        sources: Mapping[str, Source],
+        *,
+        clock: Clock,
+        state: StateStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.app = settings.app_name or ""
+        self.api = api
+        self.sources = dict(sources)
+        self.clock = clock
+        self.state: StateStore = state or MemoryState()
+        self.log = get_logger(app=self.app)
+        self._failing: dict[str, str] = {}
+        self._paused_until = 0.0
+        self.ticks = 0
+
+    # --- one tick -------------------------------------------------------------------
+
+    def tick(self) -> TickResult:
+        """Run one tick. Never raises for I/O failures; those are logged and held."""
+        self.ticks += 1
+        start = self.clock.monotonic()
+        deadline = start + self.settings.interval * TICK_BUDGET
+        if start < self._paused_until:
+            self.log.warning(
+                "tick_skipped",
+                reason="rate_limit_low",
+                message="Platform API rate limit running low: skipping this tick",
+                resume_in_s=round(self._paused_until - start, 1),
+            )
+            return TickResult(ok=True, skipped=True)
+
+        try:
+            formation = {f.type: f for f in self.api.formation(self.app, deadline=deadline)}
+        except HerokuError as exc:
+            self.log.error("formation_read_failed", error=str(exc), message="holding the formation as it is")
+            self._note_pause()
+            return TickResult(ok=False, errors=[f"formation: {exc}"])
+
+        result = TickResult(ok=True)
+        for name, config in self.settings.processes.items():
+            entry = formation.get(name)
+            if entry is None:
+                error = (
+                    f"process type {name!r} is not in the formation of {self.app} (is it in the Procfile?)"
+                )
+                self.log.error("process_missing", process=name, error=error)
+                result.ok = False
+                result.errors.append(error)
+                continue
+            reading = self._read(name)
+            result.readings[name] = reading
+            decision = self._decide(name, config, entry, reading)
+            result.decisions.append(decision)
+
+        self._log_cost(result.decisions, formation)
+        result.updates = [_update_for(d) for d in result.decisions if d.changed]
+        if result.updates:
+            result.patched = self._apply(result.updates, deadline, result)
+        self._note_pause()
+        return result
+
+    def _read(self, name: str) -> Reading:
+        now = self.clock.time()
+        source = self.sources[name]
+        try:
+            reading = source.read(now)
+        except SignalError as exc:
+            reading = Reading.unknown(now, str(exc))
+        if reading.ok:
+            if name in self._failing:
+                self.log.info("signal_recovered", process=name, was=self._failing.pop(name))
+        elif name not in self._failing:  # once per streak, not every tick
+            self._failing[name] = reading.error or "unknown"
+            self.log.warning("signal_unknown", process=name, error=reading.error)
+        return reading
+
+    def _decide(self, name: str, config: ProcessConfig, entry: Formation, reading: Reading) -> Decision:
+        now = self.clock.time()
+        observation = Observation(process=name, quantity=entry.quantity, size=entry.size, reading=reading)
+        decision, new_state = decide(observation, self.state.get(name), config, now)
+        self.state.put(name, new_state)
+        fields: dict[str, Any] = {
+            "process": name,
+            "current": decision.current,
+            "desired": decision.desired,
+            "size": decision.current_size,
+            "desired_size": decision.desired_size,
+            "depth": reading.depth,
+            "latency": reading.latency,
+            "busy": reading.busy,
+            "recommendation": decision.recommendation,
+            "reason": str(decision.reason),
+            "message": decision.message,
+            "dry_run": self.settings.dry_run,
+        }
+        fields.update(
+            measurements(
+                name,
+                {"current": decision.current, "desired": decision.desired, **decision.inputs},
+            )
+        )
+        self.log.info("decision", **fields)
+        if decision.reason in CLAMP_REASONS:
+            self.log.warning(
+                "clamped",
+                process=name,
+                reason=str(decision.reason),
+                desired=decision.desired,
+                recommendation=decision.recommendation,
+                message=decision.message,
+            )
+        return decision
+
+    def _apply(self, updates: list[FormationUpdate], deadline: float, result: TickResult) -> bool:
+        changes = [_describe(update) for update in updates]
+        if self.settings.dry_run:
+            self.log.info("scale_skipped", dry_run=True, changes=changes, message="dry run: nothing sent")
+            return False
+        try:
+            self.api.update_formation(self.app, updates, deadline=deadline)
+        except HerokuError as exc:
+            self.log.error(
+                "scale_failed",
+                changes=changes,
+                error=str(exc),
+                message="formation left as it was; the next tick re-reads it and decides again",
+            )
+            result.ok = False
+            result.errors.append(f"scale: {exc}")
+            return False
+        for update, text in zip(updates, changes, strict=True):
+            self.log.info("scaled", process=update.type, change=text, dry_run=False)
+        return True
+
+    def _log_cost(self, decisions: list[Decision], formation: Mapping[str, Formation]) -> None:
+        if not decisions:
+            return
+        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions})
+        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions})
+        self.log.info(
+            "cost",
+            monthly_usd=current,
+            desired_monthly_usd=desired,
+            **{"sample#autoscaler.monthly_usd": current} if current is not None else {},
+        )
+
+    def _note_pause(self) -> None:
+        hint_fn = getattr(self.api, "pause_hint", None)
+        hint = hint_fn() if callable(hint_fn) else 0.0
+        if hint > 0:
+            self._paused_until = self.clock.monotonic() + float(hint)
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            try:
+                source.close()
+            except Exception as exc:  # closing must not hide the real exit reason
+                self.log.warning("close_failed", error=str(exc))
+
+
+def _update_for(decision: Decision) -> FormationUpdate:
+    resize = sizes.normalize(decision.desired_size) != sizes.normalize(decision.current_size)
+    return FormationUpdate(
+        type=decision.process,
+        quantity=decision.desired,
+        size=decision.desired_size if resize else None,
+    )
+
+
+def _describe(update: FormationUpdate) -> str:
+    text = f"{update.type}={update.quantity}"
+    return f"{text}:{update.size}" if update.size else text
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+
+class Stopper:
+    """Signal handling: the handlers only set flags. First signal: stop after the current
+    tick. Second signal: exit at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signals = 0
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            sys.stdout.flush()
+            os._exit(0)
+        self.event.set()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+
+def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True) -> None:
+    """Tick every ``AUTOSCALER_INTERVAL`` seconds until ``stopper`` fires, then stop within
+    :data:`SHUTDOWN_GRACE` seconds. Each tick runs in APScheduler's worker thread;
+    ``max_instances=1`` means never two at once and ``coalesce`` merges missed runs."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    busy = threading.Lock()
+    log = daemon.log
+
+    def job() -> None:
+        if stopper.event.is_set():
+            return
+        with busy:
+            try:
+                daemon.tick()
+            except Exception:  # a bug in one tick must not stop the next one
+                log.exception("tick_crashed", message="the next tick runs as scheduled")
+
+    interval = daemon.settings.interval
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        job,
+        IntervalTrigger(seconds=interval, timezone=UTC),
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, int(interval)),
+        next_run_time=datetime.now(UTC) if first_tick_now else None,
+    )
+    scheduler.start()
+    log.info("started", interval_s=interval, dry_run=daemon.settings.dry_run, processes=list(daemon.sources))
+    try:
+        stopper.event.wait()
+    finally:
+        log.info("stopping", message="finishing the running tick, if any")
+        scheduler.shutdown(wait=False)
+        finished = busy.acquire(timeout=SHUTDOWN_GRACE)
+        if finished:
+            busy.release()
+            daemon.close()
+            log.info("stopped")
+        else:
+            log.warning("stopped", message=f"abandoned a tick still running after {SHUTDOWN_GRACE:g}s")
+            sys.stdout.flush()
+            os._exit(0)  # the tick's thread would otherwise hold the interpreter open

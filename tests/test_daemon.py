@@ -1,0 +1,258 @@
+"""The daemon end to end: a fake clock drives ticks against respx and the real Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import respx
+import structlog
+from rq import Queue
+
+from autoscaler import logs
+from autoscaler.config import Settings, load_settings
+from autoscaler.daemon import Daemon, monthly_cost
+from autoscaler.heroku import HerokuClient
+from autoscaler.redact import Redactor
+from autoscaler.signals.build import build_sources
+
+from .conftest import FakeClock
+
+API = "https://api.heroku.com"
+APP = "my-app"
+TOKEN = "HRKU-test-token-0123456789"
+
+
+def noop() -> None:
+    """The job the tests enqueue; never run."""
+
+
+class FormationFake:
+    """A respx-backed Platform API holding one app's formation."""
+
+    def __init__(self, router: respx.MockRouter, quantity: int = 1, size: str = "Standard-1X") -> None:
+        self.quantity = quantity
+        self.size = size
+        self.patches: list[dict[str, Any]] = []
+        router.get(f"/apps/{APP}/formation").mock(side_effect=self._get)
+        router.patch(f"/apps/{APP}/formation").mock(side_effect=self._patch)
+
+    def _entry(self) -> dict[str, Any]:
+        return {
+            "type": "worker",
+            "quantity": self.quantity,
+            "size": self.size,
+            "dyno_size": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": self.size},
+        }
+
+    def _get(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[self._entry()])
+
+    def _patch(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.patches.append(body)
+        self.quantity = body["updates"][0]["quantity"]
+        return httpx.Response(200, json=[self._entry()])
+
+
+def settings_for(redis_url: str, **extra: str) -> Settings:
+    env = {
+        "HEROKU_API_KEY": TOKEN,
+        "AUTOSCALER_APP": APP,
+        "REDIS_URL": redis_url,
+        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
+        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
+        "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "300",
+        **extra,
+    }
+    return load_settings(env)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=API, assert_all_called=False) as router:
+        yield router
+
+
+def make_daemon(settings: Settings, clock: FakeClock) -> Daemon:
+    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
+    return Daemon(settings, client, build_sources(settings), clock=clock)
+
+
+def enqueue(redis_url: str, count: int) -> None:
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue("default", connection=connection)
+    for _ in range(count):
+        queue.enqueue(noop)
+    connection.close()
+
+
+def drain(redis_url: str) -> None:
+    redis.Redis.from_url(redis_url).delete("rq:queue:default")
+
+
+def test_scale_up_hold_then_scale_down(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """A backlog scales up at once; after it drains the dynos stay for DOWNSCALE_DELAY, then go."""
+    heroku = FormationFake(api)
+    daemon = make_daemon(settings_for(redis_url), clock)
+
+    enqueue(redis_url, 45)
+    up = daemon.tick()
+    assert (True, 5, [{"updates": [{"type": "worker", "quantity": 5}]}]) == (up.ok, heroku.quantity, heroku.patches)
+
+    drain(redis_url)
+    timeline = []
+    for _ in range(20):  # 20 ticks of 15 s: the last one 300 s after the backlog was seen
+        clock.advance(15)
+        result = daemon.tick()
+        timeline.append((result.decisions[0].reason.value, heroku.quantity))
+    assert [("held_downscale_delay", 5)] * 19 + [("scale_down", 1)] == timeline
+    assert 2 == len(heroku.patches)
+
+
+def test_no_patch_when_nothing_changes(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """Steady state sends no PATCH: only the formation GET each tick."""
+    heroku = FormationFake(api, quantity=2)
+    daemon = make_daemon(settings_for(redis_url), clock)
+    enqueue(redis_url, 15)
+    for _ in range(5):
+        daemon.tick()
+        clock.advance(15)
+    assert [] == heroku.patches
+
+
+def test_dry_run_sends_nothing(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """In dry-run mode the decision is made and logged with dry_run=true, and no PATCH is sent."""
+    heroku = FormationFake(api)
+    daemon = make_daemon(settings_for(redis_url, AUTOSCALER_DRY_RUN="true"), clock)
+    enqueue(redis_url, 45)
+    with structlog.testing.capture_logs() as captured:
+        result = daemon.tick()
+    decision = next(e for e in captured if e["event"] == "decision")
+    skipped = next(e for e in captured if e["event"] == "scale_skipped")
+    assert (5, True, ["worker=5"], [], 1) == (
+        decision["desired"],
+        decision["dry_run"],
+        skipped["changes"],
+        heroku.patches,
+        heroku.quantity,
+    )
+    assert not result.patched
+
+
+def test_decision_line_has_the_contract_fields(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """One canonical line per process: app, process, quantities, sizes, signals, reason, message, dry_run, samples."""
+    FormationFake(api)
+    daemon = make_daemon(settings_for(redis_url), clock)
+    enqueue(redis_url, 3)
+    with structlog.testing.capture_logs() as captured:
+        daemon.tick()
+    decisions = [e for e in captured if e["event"] == "decision"]
+    assert 1 == len(decisions)
+    expected_keys = {
+        "process",
+        "current",
+        "desired",
+        "size",
+        "desired_size",
+        "depth",
+        "latency",
+        "busy",
+        "reason",
+        "message",
+        "dry_run",
+        "sample#autoscaler.worker.desired",
+        "sample#autoscaler.worker.depth",
+    }
+    assert expected_keys <= set(decisions[0])
+    assert (3, 0) == (decisions[0]["depth"], decisions[0]["busy"])
+
+
+def test_signal_failure_holds_and_logs_once_per_streak(clock: FakeClock, api: respx.MockRouter) -> None:
+    """An unreachable Redis makes the reading unknown: the formation is held, the warning logged once."""
+    heroku = FormationFake(api, quantity=3)
+    daemon = make_daemon(settings_for("redis://:pw@127.0.0.1:1/0"), clock)
+    with structlog.testing.capture_logs() as captured:
+        results = [daemon.tick() for _ in range(3)]
+    reasons = [r.decisions[0].reason.value for r in results]
+    warnings = [e for e in captured if e["event"] == "signal_unknown"]
+    assert (["held_signal_unknown"] * 3, 1, [], 3) == (reasons, len(warnings), heroku.patches, heroku.quantity)
+
+
+def test_api_failure_holds_the_formation(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """A failing formation read ends the tick without any PATCH; the tick reports failure."""
+    api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(503, json={"id": "unavailable"}))
+    patch = api.patch(f"/apps/{APP}/formation")
+    daemon = make_daemon(settings_for(redis_url), clock)
+    enqueue(redis_url, 45)
+    result = daemon.tick()
+    assert (False, 0) == (result.ok, patch.call_count)
+
+
+def test_failed_patch_is_logged_and_retried_next_tick(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """A PATCH refused with 422 is logged as scale_failed; the next tick decides again from the real formation."""
+    heroku = FormationFake(api)
+    daemon = make_daemon(settings_for(redis_url), clock)
+    api.patch(f"/apps/{APP}/formation").mock(
+        side_effect=[httpx.Response(422, json={"id": "invalid_params", "message": "no"})]
+    )
+    enqueue(redis_url, 45)
+    with structlog.testing.capture_logs() as captured:
+        first = daemon.tick()
+    assert (False, 1, ["scale_failed"]) == (
+        first.ok,
+        heroku.quantity,
+        [e["event"] for e in captured if e["event"] == "scale_failed"],
+    )
+
+
+def test_missing_process_type_is_an_error(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """A configured process type absent from the formation is reported, and nothing is patched."""
+    api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(200, json=[]))
+    daemon = make_daemon(settings_for(redis_url), clock)
+    result = daemon.tick()
+    assert (False, []) == (result.ok, result.updates)
+
+
+def test_monthly_cost() -> None:
+    """The run-rate is quantity × monthly price per size; an unknown size makes it unknown."""
+    assert 25 * 3 + 50 == monthly_cost({"worker": (3, "Standard-1X"), "web": (1, "standard-2x")})
+    assert monthly_cost({"worker": (1, "Mystery-9X")}) is None
+
+
+def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter) -> None:
+    """A tick failing in every way provokable (API errors echoing the token, unreachable Redis with
+    a password, a refused PATCH) writes neither the token nor the Redis password anywhere."""
+    password = "redis-secret-pw-42"
+    settings = settings_for(f"redis://:{password}@127.0.0.1:1/0")
+    out = io.StringIO()
+    logs.configure("logfmt", "debug", Redactor([TOKEN, *settings.secrets()]), out)
+    try:
+        api.get(f"/apps/{APP}/formation").mock(
+            side_effect=[
+                httpx.Response(401, json={"id": "unauthorized", "message": f"bad token {TOKEN}"}),
+                httpx.ConnectError(f"failed to connect with Bearer {TOKEN}"),
+                httpx.Response(500, text=f"<html>{TOKEN}</html>"),
+                httpx.Response(200, json=[{"type": "worker", "quantity": 1, "size": "Standard-1X"}]),
+            ]
+            + [httpx.Response(200, json=[{"type": "worker", "quantity": 1, "size": "Standard-1X"}])] * 5
+        )
+        api.patch(f"/apps/{APP}/formation").mock(
+            return_value=httpx.Response(422, json={"id": "invalid_params", "message": f"{TOKEN} {password}"})
+        )
+        daemon = make_daemon(settings, clock)
+        for _ in range(6):
+            daemon.tick()
+            clock.advance(15)
+    finally:
+        structlog.reset_defaults()
+    text = out.getvalue()
+    assert "held_signal_unknown" in text  # the failing paths did run
+    assert "formation_read_failed" in text
+    assert (False, False) == (TOKEN in text, password in text)
