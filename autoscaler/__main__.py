@@ -12,11 +12,11 @@ import io
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from autoscaler import __version__, logs, plan
-from autoscaler.config import Settings, load_settings, require_runtime, resolve_token
+from autoscaler.config import DEFAULT_API_URL, Settings, check_api_url, load_settings, require_runtime, resolve_token
 from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
 from autoscaler.errors import ConfigError, HerokuError
 from autoscaler.heroku import HerokuClient
@@ -174,6 +174,26 @@ def cmd_check(env: Mapping[str, str], out: TextIO, as_json: bool) -> int:
     return 0 if report["ok"] else 1
 
 
+def _live_sizes(env: Mapping[str, str]) -> Callable[[], list[tuple[str, float | None, float | None]]] | None:
+    """For ``plan --live``: a reader of ``GET /dyno-sizes`` with the configured token, or None without one."""
+    token = (env.get("HEROKU_API_KEY") or "").strip()
+    if not token:
+        return None
+    base_url = env.get("HEROKU_API_URL") or DEFAULT_API_URL
+
+    def fetch() -> list[tuple[str, float | None, float | None]]:
+        problem = check_api_url(base_url)
+        if problem:
+            raise ConfigError([f"HEROKU_API_URL: {problem}"])
+        try:
+            with HerokuClient(token, base_url=base_url) as client:
+                return [(s.name, s.memory_gb, s.monthly_usd) for s in client.dyno_sizes()]
+        except HerokuError as exc:
+            raise ConfigError([f"--live: GET /dyno-sizes failed: {Redactor([token])(str(exc))}"]) from None
+
+    return fetch
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Entry point. Returns the exit status (the console script passes it to sys.exit)."""
     args = _parser().parse_args(argv)
@@ -187,7 +207,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "check":
             return cmd_check(environ, out, args.json)
         if args.command == "plan":
-            return plan.run(args, out, environ)
+            return plan.run(args, out, environ, fetch_sizes=_live_sizes(environ))
     except ConfigError as exc:
         sys.stderr.write("autoscaler: invalid configuration:\n")
         for problem in exc.problems:

@@ -1,0 +1,37 @@
+# One entry point for everything CI and developers run. The venv is made on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check lint typecheck format clean
+
+$(STAMP): pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the main job on a built-in default (a local stand-in API, a real RQ backlog in local Redis)
+demo: $(STAMP)
+	$(BIN)/python -m autoscaler.demo
+
+## test: lint, type-check and the whole test suite (what CI runs)
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+check: test
+
+lint: $(STAMP)
+	$(BIN)/ruff check autoscaler tests
+	$(BIN)/ruff format --check autoscaler tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format autoscaler tests
+	$(BIN)/ruff check --fix autoscaler tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
