@@ -312,9 +312,7 @@ def _process_problems(settings: Settings) -> list[str]:
             if process.queue_time_ms is None:
                 problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
-            problems.append(
-                f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY"
-            )
+            problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
         if process.source in REDIS_SOURCES and settings.source_url(process) is None:
             problems.append(f"{var}__URL: required: set it, or REDIS_TLS_URL / REDIS_URL")
         url = settings.source_url(process)

@@ -148,9 +148,7 @@ class Daemon:
         for name, config in self.settings.processes.items():
             entry = formation.get(name)
             if entry is None:
-                error = (
-                    f"process type {name!r} is not in the formation of {self.app} (is it in the Procfile?)"
-                )
+                error = f"process type {name!r} is not in the formation of {self.app} (is it in the Procfile?)"
                 self.log.error("process_missing", process=name, error=error)
                 result.ok = False
                 result.errors.append(error)

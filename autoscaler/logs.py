@@ -110,6 +110,4 @@ def get_logger(**context: Any) -> structlog.typing.FilteringBoundLogger:
 def measurements(process: str, values: Mapping[str, float | int | None]) -> dict[str, float | int]:
     """l2met ``sample#`` fields for Heroku's log-based metrics:
     ``sample#autoscaler.worker.desired=3``. Unknown values are left out, not logged as 0."""
-    return {
-        f"sample#autoscaler.{process}.{name}": value for name, value in values.items() if value is not None
-    }
+    return {f"sample#autoscaler.{process}.{name}": value for name, value in values.items() if value is not None}

@@ -85,9 +85,7 @@ class Decision:
 
     @property
     def changed(self) -> bool:
-        return self.desired != self.current or sizes.normalize(self.desired_size) != sizes.normalize(
-            self.current_size
-        )
+        return self.desired != self.current or sizes.normalize(self.desired_size) != sizes.normalize(self.current_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +121,7 @@ def _recommend(obs: Observation, config: ProcessConfig) -> _Raw:
             else:
                 need = math.ceil(current * ratio)
                 verb = "within"
-            wants.append(
-                (need, f"oldest job {reading.latency:.1f}s {verb} target {config.max_latency:g}s → {need}")
-            )
+            wants.append((need, f"oldest job {reading.latency:.1f}s {verb} target {config.max_latency:g}s → {need}"))
 
     if reading.busy is not None and reading.busy > 0:
         need = math.ceil(reading.busy / config.concurrency)
@@ -154,9 +150,7 @@ def _clamp(value: int, config: ProcessConfig, size_name: str) -> tuple[int, Reas
     return value, None, ""
 
 
-def decide(
-    obs: Observation, state: ProcessState, config: ProcessConfig, now: float
-) -> tuple[Decision, ProcessState]:
+def decide(obs: Observation, state: ProcessState, config: ProcessConfig, now: float) -> tuple[Decision, ProcessState]:
     """Decide the quantity (and size) of one process type. Pure."""
     current = obs.quantity
     size = config.size or obs.size

@@ -313,9 +313,7 @@ def test_missing_redis_url_is_reported() -> None:
     """An rq source without URL, REDIS_TLS_URL or REDIS_URL is an error, not a silent localhost."""
     env = dict(WORKER)
     del env["REDIS_URL"]
-    assert ["AUTOSCALER_PROCESSES__WORKER__URL: required: set it, or REDIS_TLS_URL / REDIS_URL"] == problems(
-        env
-    )
+    assert ["AUTOSCALER_PROCESSES__WORKER__URL: required: set it, or REDIS_TLS_URL / REDIS_URL"] == problems(env)
 
 
 def test_no_process_is_an_error() -> None:

@@ -3,12 +3,7 @@
 Nothing here reaches the network: respx answers every request, and the FakeClock
 fixture stands in for sleep and monotonic. Every request body the client sends is
 checked against Heroku's official schema when the ``api`` fixture tears down.
-
-Assertions are written ``expected == actual``, the project's test style, which ruff's
-SIM300 (aimed at literals on the left) would otherwise flag.
 """
-
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -82,9 +77,7 @@ class MaxRng(random.Random):
 
 def batch_update_validator(schema: dict[str, Any]) -> Draft4Validator:
     """Heroku's schema for the Batch Update body, resolved offline."""
-    return Draft4Validator(
-        {"$ref": "#/definitions/formation/links/2/schema", "definitions": schema["definitions"]}
-    )
+    return Draft4Validator({"$ref": "#/definitions/formation/links/2/schema", "definitions": schema["definitions"]})
 
 
 @pytest.fixture
@@ -319,9 +312,7 @@ def test_dyno_sizes_parses_memory_and_monthly_cost(api, client):
 )
 def test_error_status_maps_to_exception(api, make_client, status, error_id, expected_class):
     """Each error status raises its class with status, id, message and Request-Id."""
-    api.get("/account").respond(
-        status, json=error_body(error_id, "went wrong"), headers={"Request-Id": "req-42"}
-    )
+    api.get("/account").respond(status, json=error_body(error_id, "went wrong"), headers={"Request-Id": "req-42"})
     with pytest.raises(HerokuAPIError) as info:
         make_client(max_attempts=1).account()
     exc = info.value
@@ -448,9 +439,7 @@ def test_429_retry_after_is_honoured(api, client, clock):
 
 def test_retry_after_beyond_budget_gives_up_at_once(api, make_client, clock):
     """A Retry-After longer than the budget raises at once, without sleeping."""
-    route = api.get("/account").respond(
-        429, json=error_body("rate_limit", "slow"), headers={"Retry-After": "60"}
-    )
+    route = api.get("/account").respond(429, json=error_body("rate_limit", "slow"), headers={"Retry-After": "60"})
     with pytest.raises(RateLimited):
         make_client(retry_budget=10.0).account()
     assert (1, []) == (route.call_count, clock.sleeps)
@@ -604,9 +593,7 @@ def test_rate_limit_remaining_tracks_success(api, client):
 
 def test_rate_limit_remaining_tracks_errors(api, make_client):
     """RateLimit-Remaining of an error answer is recorded too."""
-    api.get("/account").respond(
-        429, json=error_body("rate_limit", "slow"), headers={"RateLimit-Remaining": "0"}
-    )
+    api.get("/account").respond(429, json=error_body("rate_limit", "slow"), headers={"RateLimit-Remaining": "0"})
     client = make_client(max_attempts=1)
     with pytest.raises(RateLimited):
         client.account()

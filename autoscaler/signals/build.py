@@ -34,9 +34,7 @@ def build_sources(settings: Settings, *, timeout: float = SIGNAL_TIMEOUT) -> dic
                 client = redis_client(url, process.verify_tls)
                 sources[name] = RQSource(client, process.queue_names(), prefix=settings.rq_prefix(process))
             else:
-                problems.append(
-                    f"AUTOSCALER_PROCESSES__{name.upper()}__SOURCE: cannot build {process.source!r}"
-                )
+                problems.append(f"AUTOSCALER_PROCESSES__{name.upper()}__SOURCE: cannot build {process.source!r}")
         except SignalError as exc:
             problems.append(f"AUTOSCALER_PROCESSES__{name.upper()}__URL: {exc}")
     if problems:
