@@ -17,6 +17,11 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
+
+# CI explores the same examples on every run, so a red build is reproducible; locally, examples vary.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis_settings.register_profile("dev", deadline=None)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -27,6 +32,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+hypothesis_settings.load_profile("ci" if _in_ci() else "dev")
 
 
 def service_unavailable(what: str, how: str) -> None:
