@@ -95,6 +95,23 @@ def platform_schema() -> dict[str, Any]:
     return data
 
 
+def noop() -> None:
+    """The job tests enqueue with rq; never run."""
+
+
+def enqueue(redis_url: str, count: int, queue: str = "default") -> None:
+    """Put ``count`` jobs on an RQ queue with the real rq library, as an app would."""
+    from rq import Queue
+
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        rq_queue = Queue(queue, connection=connection)
+        for _ in range(count):
+            rq_queue.enqueue(noop)
+    finally:
+        connection.close()
+
+
 class FakeClock:
     """A wall clock and monotonic clock that move only when told to."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,18 +13,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from rq import Queue
 
 from autoscaler.fake_heroku import FakeHeroku
 
-from .conftest import ROOT
+from .conftest import ROOT, enqueue
 
 TOKEN = "HRKU-cli-test-token-987654321"
 APP = "cli-app"
-
-
-def noop() -> None:
-    """The job the tests enqueue; never run."""
 
 
 @pytest.fixture
@@ -63,14 +59,6 @@ def command(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.
         timeout=timeout,
         check=False,
     )
-
-
-def enqueue(redis_url: str, count: int) -> None:
-    connection = redis.Redis.from_url(redis_url)
-    queue = Queue("default", connection=connection)
-    for _ in range(count):
-        queue.enqueue(noop)
-    connection.close()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> float:
@@ -132,16 +120,8 @@ def test_run_scales_up_within_an_interval_and_down_after_the_delay(fake: FakeHer
     back down after DOWNSCALE_DELAY once it drains, and SIGTERM stops it with exit 0."""
     enqueue(redis_url, 45)
     env = environment(fake, redis_url, AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="3")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autoscaler", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(env, fake)
     try:
-        wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)  # started
         up = wait_for(lambda: fake.quantities()["worker"] == 5, 2)
         redis.Redis.from_url(redis_url).delete("rq:queue:default")
         down = wait_for(lambda: fake.quantities()["worker"] == 1, 8)
@@ -157,16 +137,20 @@ def test_run_scales_up_within_an_interval_and_down_after_the_delay(fake: FakeHer
     assert "event=stopped" in stdout
 
 
-def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku) -> None:
-    """SIGTERM while a tick waits on a slow backend still exits 0 within 10 s (watchdog: communicate timeout)."""
-    # A TCP port that accepts but never answers: the Redis read blocks until its timeout.
-    import socket
-
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers: a Redis read there blocks until its timeout."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
-    port = server.getsockname()[1]
-    env = environment(fake, f"redis://127.0.0.1:{port}/0")
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+def start_daemon(env: dict[str, str], fake: FakeHeroku) -> subprocess.Popen[str]:
+    """`run` in a real process; returns once its first tick has read the formation."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoscaler", "run"],
         env=env,
@@ -175,14 +159,19 @@ def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)
+    return proc
+
+
+def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int) -> None:
+    """SIGTERM while a tick waits on a slow backend still exits 0 within 10 s (watchdog: communicate timeout)."""
+    proc = start_daemon(environment(fake, f"redis://127.0.0.1:{silent_port}/0"), fake)
     try:
-        wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
         elapsed = time.monotonic() - start
     finally:
-        server.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
@@ -190,25 +179,10 @@ def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku) -> None:
     assert elapsed < 10
 
 
-def test_second_signal_exits_at_once(fake: FakeHeroku) -> None:
+def test_second_signal_exits_at_once(fake: FakeHeroku, silent_port: int) -> None:
     """A second SIGTERM does not wait for the running tick."""
-    import socket
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    port = server.getsockname()[1]
-    env = environment(fake, f"redis://127.0.0.1:{port}/0")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autoscaler", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(environment(fake, f"redis://127.0.0.1:{silent_port}/0"), fake)
     try:
-        wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)
         time.sleep(0.2)  # the tick is now blocked on the silent "Redis"
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -217,7 +191,6 @@ def test_second_signal_exits_at_once(fake: FakeHeroku) -> None:
         proc.communicate(timeout=10)
         elapsed = time.monotonic() - start
     finally:
-        server.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()

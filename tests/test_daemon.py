@@ -12,7 +12,6 @@ import pytest
 import redis
 import respx
 import structlog
-from rq import Queue
 
 from autoscaler import logs
 from autoscaler.config import Settings, load_settings
@@ -21,15 +20,11 @@ from autoscaler.heroku import HerokuClient
 from autoscaler.redact import Redactor
 from autoscaler.signals.build import build_sources
 
-from .conftest import FakeClock
+from .conftest import FakeClock, enqueue
 
 API = "https://api.heroku.com"
 APP = "my-app"
 TOKEN = "HRKU-test-token-0123456789"
-
-
-def noop() -> None:
-    """The job the tests enqueue; never run."""
 
 
 class FormationFake:
@@ -83,14 +78,6 @@ def api() -> Iterator[respx.MockRouter]:
 def make_daemon(settings: Settings, clock: FakeClock) -> Daemon:
     client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
     return Daemon(settings, client, build_sources(settings), clock=clock)
-
-
-def enqueue(redis_url: str, count: int) -> None:
-    connection = redis.Redis.from_url(redis_url)
-    queue = Queue("default", connection=connection)
-    for _ in range(count):
-        queue.enqueue(noop)
-    connection.close()
 
 
 def drain(redis_url: str) -> None:
