@@ -88,8 +88,58 @@ def _parse_list(value: object) -> object:
     return value
 
 
+def _parse_int_list(value: object) -> object:
+    parsed = _parse_list(value)
+    if isinstance(parsed, list):
+        try:
+            return [int(item) for item in parsed]
+        except ValueError:
+            raise ValueError("must be a comma-separated list of whole numbers") from None
+    return parsed
+
+
+def _parse_json_list(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+    return value
+
+
 Bool = Annotated[bool, BeforeValidator(_parse_bool)]
 NameList = Annotated[list[str], BeforeValidator(_parse_list)]
+
+
+class Schedule(BaseModel):
+    """A time window that changes the bounds: from each CRON start, for DURATION seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str
+    duration: float = Field(gt=0)
+    timezone: str = "UTC"
+    min_dynos: int | None = Field(None, ge=0)
+    max_dynos: int | None = Field(None, ge=0)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from autoscaler.schedule import parse_cron
+
+        parse_cron(value, "UTC")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
 
 class ProcessConfig(BaseModel):
@@ -109,10 +159,57 @@ class ProcessConfig(BaseModel):
     downscale_delay: float = Field(300.0, ge=0)
     concurrency: int = Field(1, ge=1)
     """Jobs one dyno runs at once; running jobs keep ``ceil(busy / CONCURRENCY)`` dynos."""
+
+    # --- engine ------------------------------------------------------------------------
+    tolerance: float = Field(0.1, ge=0, lt=1)
+    """No change while the signal is within this fraction of its target."""
+    scale_up_dynos: int = Field(4, ge=1)
+    scale_up_percent: float = Field(100.0, gt=0)
+    """One tick adds at most max(SCALE_UP_DYNOS, SCALE_UP_PERCENT % of the current dynos)."""
+    scale_down_per_minute: int | None = Field(None, ge=1)
+    """Dynos removed per minute at most; None: down to the stabilised recommendation at once."""
+    boot_time: float = Field(60.0, ge=0)
+    """Seconds a new dyno needs before it serves; no scale-down while dynos boot."""
+    stale_after: float = Field(120.0, gt=0)
+    """A reading older than this is treated as unknown."""
+    fallback_after: int = Field(3, ge=1)
+    fallback_quantity: int | None = Field(None, ge=0)
+    """After FALLBACK_AFTER consecutive unknown readings, run this many dynos (None: keep holding)."""
+    manual_hold: float = Field(600.0, ge=0)
+    """Seconds a manual ``heroku ps:scale`` quantity is kept as the floor."""
+    priority: int = 0
+    """Under AUTOSCALER_MAX_MONTHLY_COST, processes with the lowest priority are trimmed first."""
+    job_duration: float | None = Field(None, gt=0)
+    """Seconds one job takes on one worker (for the backlog-drain rule); measured when unset."""
+    processes_per_dyno: int | None = Field(None, ge=1)
+    """Web: app processes per dyno (gunicorn workers × threads); default WEB_CONCURRENCY or 1."""
+    schedules: Annotated[list[Schedule], BeforeValidator(_parse_json_list)] = Field(default_factory=list)
+
+    # --- sources -------------------------------------------------------------------------
     prefix: str | None = None
-    """RQ key prefix (rq 3 ``RQ_KEY_PREFIX``); default ``RQ_KEY_PREFIX`` or ``rq``."""
+    """Key prefix: rq (``RQ_KEY_PREFIX``, default ``rq``), Celery's ``global_keyprefix``
+    (default none), Dramatiq's namespace (default ``dramatiq``)."""
     verify_tls: Bool = False
     """Check the certificate of a ``rediss://`` source (Heroku's are self-signed)."""
+    priority_steps: Annotated[list[int], BeforeValidator(_parse_int_list)] | None = None
+    """Celery on Redis: kombu's ``priority_steps`` (default 0,3,6,9)."""
+    priority_sep: str | None = None
+    """Celery on Redis: kombu's ``sep`` between queue name and step (default ``\\x06\\x16``)."""
+    management_url: str | None = None
+    """Celery on RabbitMQ: management HTTP API base URL (ready and unacked counts)."""
+    query: str | None = None
+    """sql: a query returning ``depth`` and optionally ``latency`` and ``busy``."""
+    preset: Literal["procrastinate", "pgqueuer", "django_q2"] | None = None
+    """sql: a built-in query for a Postgres-backed queue library."""
+    pointer: str | None = None
+    """http_json: JSON pointer to the depth (default: the HireFire info format)."""
+    latency_pointer: str | None = None
+    busy_pointer: str | None = None
+    token: SecretStr | None = None
+    """http_json: token sent with the request (``Authorization: Bearer`` unless TOKEN_HEADER)."""
+    token_header: str | None = None
+    window: float = Field(60.0, gt=0)
+    """web: seconds of request samples behind one reading."""
 
     @field_validator("size")
     @classmethod
@@ -155,6 +252,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     cloudamqp_url: str | None = Field(None, validation_alias="CLOUDAMQP_URL")
     rq_key_prefix: str = Field("rq", validation_alias="RQ_KEY_PREFIX")
+    web_concurrency: int | None = Field(None, ge=1, validation_alias="WEB_CONCURRENCY")
+    prices: dict[str, float] = Field(default_factory=dict)
+    """USD per month per size, overriding the built-in catalogue (``{"standard-2x": 45}``)."""
     processes: dict[str, ProcessConfig] = Field(default_factory=dict)
 
     @field_validator("heroku_api_url")
@@ -195,6 +295,16 @@ class Settings(BaseSettings):
             return self.database_url
         return None
 
+    def require_source_url(self, name: str, process: ProcessConfig) -> str:
+        """:meth:`source_url`, or ConfigError naming the variable to set."""
+        url = self.source_url(process)
+        if url is None:
+            fallback = {"sql": "DATABASE_URL", "celery": "REDIS_URL or CLOUDAMQP_URL"}.get(
+                process.source, "REDIS_TLS_URL / REDIS_URL"
+            )
+            raise ConfigError([f"AUTOSCALER_PROCESSES__{name.upper()}__URL: required: set it, or {fallback}"])
+        return url
+
     def rq_prefix(self, process: ProcessConfig) -> str:
         return process.prefix or self.rq_key_prefix
 
@@ -226,6 +336,7 @@ _ALIASED = {
     "database_url": "DATABASE_URL",
     "cloudamqp_url": "CLOUDAMQP_URL",
     "rq_key_prefix": "RQ_KEY_PREFIX",
+    "web_concurrency": "WEB_CONCURRENCY",
 }
 
 

@@ -23,9 +23,18 @@ MAX_SANE_SECONDS = 10 * 365 * 86400.0
 class Reading:
     """What one source saw at one moment.
 
+    Workers:
     ``depth``: jobs waiting (ready to run, not taken by a worker).
     ``latency``: seconds the oldest waiting job has waited.
-    ``busy``: jobs running.
+    ``latency_is_lower_bound``: the backend has no enqueue time, so ``latency`` is only
+    how long the oldest job has been *seen* waiting (e.g. Celery without a publish stamp).
+    ``busy``: jobs running (or, where the backend cannot tell them apart, running and
+    prefetched).
+
+    Web (the ``web`` source, over its sliding window):
+    ``rate``: requests per second; ``queue_time_p50/p95/p99``: request queue time in ms;
+    ``app_time``: mean time in the app per request, in ms.
+
     Each is ``None`` when the source has no such signal or it could not be read.
     ``error`` says why the reading is unknown, already free of secrets.
     """
@@ -35,6 +44,12 @@ class Reading:
     latency: float | None = None
     busy: int | None = None
     error: str | None = None
+    latency_is_lower_bound: bool = False
+    rate: float | None = None
+    queue_time_p50: float | None = None
+    queue_time_p95: float | None = None
+    queue_time_p99: float | None = None
+    app_time: float | None = None
 
     @classmethod
     def unknown(cls, at: float, error: str) -> Reading:

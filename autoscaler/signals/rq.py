@@ -48,13 +48,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count, check_seconds
 from autoscaler.signals.redis_conn import describe, signal_error
+
+if TYPE_CHECKING:
+    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.signals.build import Connections
 
 # Where the oldest job can be. Ids are RPUSHed at the tail, ``at_front`` ids LPUSHed at
 # the head, and workers pop the head, so along the list the enqueue times fall from the
@@ -257,3 +261,9 @@ def _parse_enqueued_at(queue: str, job_id: str, raw: object) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> RQSource:
+    """The ``rq`` source of one process type (see :mod:`autoscaler.signals.build`)."""
+    client = connections.redis(settings.require_source_url(name, process), process.verify_tls)
+    return RQSource(client, process.queue_names(), prefix=settings.rq_prefix(process))
