@@ -18,9 +18,9 @@ from typing import Any, TextIO
 from autoscaler import __version__, logs, plan
 from autoscaler.config import DEFAULT_API_URL, Settings, check_api_url, load_settings, require_runtime, resolve_token
 from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
-from autoscaler.errors import ConfigError, HerokuError
+from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
-from autoscaler.policy import Decision, Observation, ProcessState, decide
+from autoscaler.policy import Observation
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading
 from autoscaler.signals.build import build_sources
@@ -108,43 +108,57 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
         errors.append(f"app {app}: {exc}")
         formation = {}
     clock = SystemClock()
-    for name, config in settings.processes.items():
+    observations: dict[str, Observation] = {}
+    for name in settings.processes:
         now = clock.time()
         try:
             reading = runtime.sources[name].read(now)
-        except Exception as exc:
+        except SignalError as exc:
             reading = Reading.unknown(now, str(exc))
         if not reading.ok:
             errors.append(f"{name}: signal unknown: {reading.error}")
-        entry: dict[str, Any] = {
-            "quantity": None,
-            "size": None,
-            "depth": reading.depth,
-            "latency": reading.latency,
-            "busy": reading.busy,
-            "desired": None,
-            "reason": None,
-            "message": None,
-        }
+        report["processes"][name] = _reading_report(reading, settings.processes[name].source == "web")
         found = formation.get(name)
-        if found is None:
-            if formation:
-                errors.append(f"{name}: not in the formation of {app} (is it in the Procfile?)")
-        else:
-            observation = Observation(name, found.quantity, found.size, reading)
-            decision: Decision = decide(observation, ProcessState(), config, now)[0]
-            entry.update(
-                quantity=found.quantity,
-                size=found.size,
-                desired=decision.desired,
-                desired_size=decision.desired_size,
-                reason=str(decision.reason),
-                message=decision.message,
-            )
-        report["processes"][name] = entry
+        if found is not None:
+            observations[name] = Observation(name, found.quantity, found.size, reading)
+        elif formation:
+            errors.append(f"{name}: not in the formation of {app} (is it in the Procfile?)")
+    for decision in runtime.daemon().decide(observations, formation):
+        report["processes"][decision.process].update(
+            quantity=decision.current,
+            size=decision.current_size,
+            desired=decision.desired,
+            desired_size=decision.desired_size,
+            reason=str(decision.reason),
+            message=decision.message,
+        )
     report["errors"] = [runtime.redactor(text) for text in errors]
     report["ok"] = not errors
     return report
+
+
+def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "quantity": None,
+        "size": None,
+        "depth": reading.depth,
+        "latency": reading.latency,
+        "busy": reading.busy,
+        "desired": None,
+        "reason": None,
+        "message": None,
+    }
+    if reading.latency_is_lower_bound:
+        entry["latency_is_lower_bound"] = True
+    if web:
+        entry.update(
+            rate=reading.rate,
+            queue_time_p50=reading.queue_time_p50,
+            queue_time_p95=reading.queue_time_p95,
+            queue_time_p99=reading.queue_time_p99,
+            app_time=reading.app_time,
+        )
+    return entry
 
 
 def _print_check(report: Mapping[str, Any], out: TextIO) -> None:

@@ -175,6 +175,8 @@ class ProcessConfig(BaseModel):
     fallback_after: int = Field(3, ge=1)
     fallback_quantity: int | None = Field(None, ge=0)
     """After FALLBACK_AFTER consecutive unknown readings, run this many dynos (None: keep holding)."""
+    size_limit: int | None = Field(None, ge=1)
+    """Per-type dyno limit Heroku granted above its default (Performance/Private/Shield: 10)."""
     manual_hold: float = Field(600.0, ge=0)
     """Seconds a manual ``heroku ps:scale`` quantity is kept as the floor."""
     priority: int = 0
@@ -446,6 +448,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(problems) from None
     except SettingsError as exc:
         raise ConfigError([_settings_error_text(exc)]) from None
+    settings = _with_defaults(settings)
     problems = []
     if not settings.processes:
         problems.append(
@@ -456,6 +459,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _with_defaults(settings: Settings) -> Settings:
+    """Fill defaults that depend on other variables: a web process's PROCESSES_PER_DYNO comes
+    from WEB_CONCURRENCY (as gunicorn reads it on Heroku) when not set."""
+    if settings.web_concurrency is None:
+        return settings
+    processes = {
+        name: (
+            p.model_copy(update={"processes_per_dyno": settings.web_concurrency})
+            if p.source == "web" and p.processes_per_dyno is None
+            else p
+        )
+        for name, p in settings.processes.items()
+    }
+    return settings.model_copy(update={"processes": processes})
 
 
 def _settings_error_text(exc: SettingsError) -> str:

@@ -4,9 +4,10 @@ A tick, top to bottom (:meth:`Daemon.tick`):
 
 1. ``GET /apps/{app}/formation``. If that fails, nothing else happens: the formation is
    held as it is and the failure is logged.
-2. For each managed process type: read its source (a failure makes the reading unknown,
-   never 0), load its state, call the pure :func:`autoscaler.policy.decide`, store the
-   new state, log the canonical decision line.
+2. For each managed process type, read its source (a failure makes the reading unknown,
+   never 0). Then the pure :func:`autoscaler.policy.decide_formation` decides every
+   process type from the readings and the remembered state, within the app's bounds;
+   the new state is stored and one canonical decision line is logged per process type.
 3. If any decision changes the formation: one batch ``PATCH /apps/{app}/formation`` with
    absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
    In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
@@ -30,15 +31,22 @@ from types import FrameType
 from typing import Any, Protocol
 
 from autoscaler import sizes
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import Settings
 from autoscaler.errors import HerokuError, SignalError
 from autoscaler.heroku import Formation, FormationUpdate
 from autoscaler.logs import get_logger, measurements
-from autoscaler.policy import Decision, Observation, Reason, decide
+from autoscaler.policy import (
+    CLAMP_REASONS,
+    AppLimits,
+    Decision,
+    Observation,
+    decide_formation,
+    mark_applied,
+    monthly_price,
+)
 from autoscaler.signals import Reading, Source
 from autoscaler.state import MemoryState, StateStore
 
-CLAMP_REASONS = frozenset({Reason.CLAMPED_TO_MAX, Reason.CLAMPED_TO_MIN, Reason.CLAMPED_TO_HEROKU_LIMIT})
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
 SHUTDOWN_GRACE = 6.0
@@ -87,14 +95,14 @@ class TickResult:
     errors: list[str] = field(default_factory=list)
 
 
-def monthly_cost(quantities: Mapping[str, tuple[int, str]]) -> float | None:
-    """USD per month of the given ``{process: (quantity, size)}``; None if a size is unknown."""
+def monthly_cost(quantities: Mapping[str, tuple[int, str]], prices: Mapping[str, float] | None = None) -> float | None:
+    """USD per month of the given ``{process: (quantity, size)}``; None if a size has no price."""
     total = 0.0
     for quantity, size_name in quantities.values():
-        size = sizes.lookup(size_name)
-        if size is None:
+        price = monthly_price(size_name, prices or {})
+        if price is None:
             return None
-        total += quantity * size.monthly_usd
+        total += quantity * price
     return total
 
 
@@ -145,23 +153,26 @@ class Daemon:
             return TickResult(ok=False, errors=[f"formation: {exc}"])
 
         result = TickResult(ok=True)
-        for name, config in self.settings.processes.items():
+        observations: dict[str, Observation] = {}
+        for name in self.settings.processes:
             entry = formation.get(name)
             if entry is None:
-                error = f"process type {name!r} is not in the formation of {self.app} (is it in the Procfile?)"
+                error = f"process type {name!r} is not in the formation of {self.app} (not in the Procfile?)"
                 self.log.error("process_missing", process=name, error=error)
                 result.ok = False
                 result.errors.append(error)
                 continue
             reading = self._read(name)
             result.readings[name] = reading
-            decision = self._decide(name, config, entry, reading)
-            result.decisions.append(decision)
+            observations[name] = Observation(process=name, quantity=entry.quantity, size=entry.size, reading=reading)
 
-        self._log_cost(result.decisions, formation)
+        result.decisions = self.decide(observations, formation)
+        self._log_cost(result.decisions)
         result.updates = [_update_for(d) for d in result.decisions if d.changed]
         if result.updates:
             result.patched = self._apply(result.updates, deadline, result)
+            if result.patched:
+                self._remember_applied(result.decisions)
         self._note_pause()
         return result
 
@@ -180,11 +191,40 @@ class Daemon:
             self.log.warning("signal_unknown", process=name, error=reading.error)
         return reading
 
-    def _decide(self, name: str, config: ProcessConfig, entry: Formation, reading: Reading) -> Decision:
+    def _limits(self, formation: Mapping[str, Formation]) -> AppLimits:
+        prices = {sizes.normalize(name): price for name, price in self.settings.prices.items()}
+        others = [f for name, f in formation.items() if name not in self.settings.processes]
+        other_cost = sum(f.quantity * (monthly_price(f.size, prices) or 0.0) for f in others)
+        return AppLimits(
+            other_dynos=sum(f.quantity for f in others),
+            max_monthly_cost=self.settings.max_monthly_cost,
+            other_monthly_cost=other_cost,
+            prices=prices,
+        )
+
+    def decide(self, observations: Mapping[str, Observation], formation: Mapping[str, Formation]) -> list[Decision]:
+        """Decide every observed process type within the app's bounds; store the new state and log
+        one decision line each. Sends nothing (``check`` uses this too)."""
         now = self.clock.time()
-        observation = Observation(process=name, quantity=entry.quantity, size=entry.size, reading=reading)
-        decision, new_state = decide(observation, self.state.get(name), config, now)
-        self.state.put(name, new_state)
+        configs = {name: self.settings.processes[name] for name in observations}
+        states = {name: self.state.get(name) for name in observations}
+        decisions, new_states = decide_formation(observations, states, configs, now, self._limits(formation))
+        for name, state in new_states.items():
+            self.state.put(name, state)
+        for decision in decisions.values():
+            self._log_decision(decision, observations[decision.process].reading)
+        return list(decisions.values())
+
+    def _log_decision(self, decision: Decision, reading: Reading) -> None:
+        name = decision.process
+        if decision.manual_change:
+            self.log.warning(
+                "manual_change",
+                process=name,
+                quantity=decision.current,
+                message=f"the formation was changed outside the autoscaler: {decision.current} is the floor "
+                f"for {self.settings.processes[name].manual_hold:g}s",
+            )
         fields: dict[str, Any] = {
             "process": name,
             "current": decision.current,
@@ -194,17 +234,16 @@ class Daemon:
             "depth": reading.depth,
             "latency": reading.latency,
             "busy": reading.busy,
-            "recommendation": decision.recommendation,
-            "reason": str(decision.reason),
-            "message": decision.message,
-            "dry_run": self.settings.dry_run,
         }
+        if self.settings.processes[name].source == "web":
+            fields.update(rate=reading.rate, queue_time_p95=reading.queue_time_p95, app_time=reading.app_time)
         fields.update(
-            measurements(
-                name,
-                {"current": decision.current, "desired": decision.desired, **decision.inputs},
-            )
+            recommendation=decision.recommendation,
+            reason=str(decision.reason),
+            message=decision.message,
+            dry_run=self.settings.dry_run,
         )
+        fields.update(measurements(name, {"current": decision.current, "desired": decision.desired, **decision.inputs}))
         self.log.info("decision", **fields)
         if decision.reason in CLAMP_REASONS:
             self.log.warning(
@@ -215,7 +254,13 @@ class Daemon:
                 recommendation=decision.recommendation,
                 message=decision.message,
             )
-        return decision
+
+    def _remember_applied(self, decisions: list[Decision]) -> None:
+        now = self.clock.time()
+        for d in decisions:
+            if d.changed:
+                boot_time = self.settings.processes[d.process].boot_time
+                self.state.put(d.process, mark_applied(self.state.get(d.process), d.current, d.desired, now, boot_time))
 
     def _apply(self, updates: list[FormationUpdate], deadline: float, result: TickResult) -> bool:
         changes = [_describe(update) for update in updates]
@@ -238,11 +283,12 @@ class Daemon:
             self.log.info("scaled", process=update.type, change=text, dry_run=False)
         return True
 
-    def _log_cost(self, decisions: list[Decision], formation: Mapping[str, Formation]) -> None:
+    def _log_cost(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions})
-        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions})
+        prices = {sizes.normalize(name): price for name, price in self.settings.prices.items()}
+        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions}, prices)
+        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions}, prices)
         self.log.info(
             "cost",
             monthly_usd=current,

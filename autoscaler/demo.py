@@ -60,6 +60,7 @@ def main() -> int:
         "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "20",
         "AUTOSCALER_PROCESSES__WORKER__MAX_LATENCY": "60",
         "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": str(DELAY),
+        "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "2",
     }
     settings = load_settings(env)
     logs.configure("logfmt", "info", Redactor(["demo-token"]), sys.stdout)

@@ -119,7 +119,12 @@ def test_run_scales_up_within_an_interval_and_down_after_the_delay(fake: FakeHer
     """The daemon against the stand-in API: a backlog is answered within one interval, the dynos come
     back down after DOWNSCALE_DELAY once it drains, and SIGTERM stops it with exit 0."""
     enqueue(redis_url, 45)
-    env = environment(fake, redis_url, AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="3")
+    env = environment(
+        fake,
+        redis_url,
+        AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="3",
+        AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="1",
+    )
     proc = start_daemon(env, fake)
     try:
         up = wait_for(lambda: fake.quantities()["worker"] == 5, 2)

@@ -99,7 +99,8 @@ def test_scale_up_hold_then_scale_down(redis_url: str, clock: FakeClock, api: re
         clock.advance(15)
         result = daemon.tick()
         timeline.append((result.decisions[0].reason.value, heroku.quantity))
-    assert [("held_downscale_delay", 5)] * 19 + [("scale_down", 1)] == timeline
+    # New dynos boot for BOOT_TIME (60 s), then the downscale delay holds until 300 s after the backlog.
+    assert [("held_booting", 5)] * 3 + [("held_downscale_delay", 5)] * 16 + [("scale_down", 1)] == timeline
     assert 2 == len(heroku.patches)
 
 

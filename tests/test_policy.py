@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
-from autoscaler.config import ProcessConfig
-from autoscaler.policy import Observation, ProcessState, Reason, decide
+from autoscaler.config import ProcessConfig, Schedule
+from autoscaler.policy import (
+    Observation,
+    ProcessState,
+    Reason,
+    decide,
+)
 from autoscaler.signals import Reading
 
-NOW = 1_700_000_000.0
+NOW = 1_699_950_600.0  # Tuesday 2023-11-14 08:30 UTC: inside "0 8 * * *" windows of 2 h
 
 
 def cfg(**overrides: Any) -> ProcessConfig:
@@ -30,6 +35,8 @@ class Case:
     size: str = "Standard-1X"
     desired: int = 0
     reason: Reason = Reason.WITHIN_TARGET
+    state: dict[str, Any] = field(default_factory=dict)
+    """Other ProcessState fields for this case."""
 
 
 def r(depth: int | None = None, latency: float | None = None, busy: int | None = None) -> Reading:
@@ -81,10 +88,25 @@ CASES = [
     Case(
         "scale up: a known signal asks for more while another is unknown",
         2,
-        r(None, 300.0, 0),
+        r(None, 150.0, 0),
         config=cfg(max_latency=60),
-        desired=10,
+        desired=5,
         reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "scale up: limited to max(+4, +100 %) per tick",
+        2,
+        r(95, 1.0, 0),
+        desired=6,
+        reason=Reason.SCALE_UP_LIMITED,
+    ),
+    Case(
+        "scale up: +100 % allows more than +4 from 6 dynos",
+        6,
+        r(300, 1.0, 0),
+        config=cfg(max_dynos=40),
+        desired=12,
+        reason=Reason.SCALE_UP_LIMITED,
     ),
     Case("clamped: at max", 8, r(500, 1.0, 0), desired=10, reason=Reason.CLAMPED_TO_MAX),
     Case(
@@ -122,9 +144,26 @@ CASES = [
         reason=Reason.SCALE_UP,
     ),
     Case(
-        "latency: just over target adds at least one dyno",
+        "latency: within the tolerance band, no change",
         4,
-        r(None, 31.0, 0),
+        r(None, 32.0, 0),
+        config=cfg(jobs_per_dyno=None, max_latency=30),
+        history=((NOW - 10, 4),),
+        desired=4,
+        reason=Reason.WITHIN_TARGET,
+    ),
+    Case(
+        "backlog: within the tolerance band, no change",
+        4,
+        r(42, 1.0, 0),
+        history=((NOW - 10, 4),),
+        desired=4,
+        reason=Reason.WITHIN_TARGET,
+    ),
+    Case(
+        "latency: just over the band adds at least one dyno",
+        4,
+        r(None, 34.0, 0),
         config=cfg(jobs_per_dyno=None, max_latency=30),
         desired=5,
         reason=Reason.SCALE_UP,
@@ -179,6 +218,149 @@ CASES = [
         desired=5,
         reason=Reason.HELD_DOWNSCALE_DELAY,
     ),
+    # Arrivals: EWMA of 1.0/s and 1200/100 s (Little's law) = 4.3/s. Work within 120 s: 1200 + 4.3 × 120 = 1716
+    # jobs; 5 running dynos do 5 × 2 × 120 = 1200; the rest, 516, by new dynos in 120 − 60 s of boot at 2/s:
+    # ceil(516 / 120) = 5 more → 10.
+    Case(
+        "latency: measured throughput drains the backlog within the target (Little's law)",
+        5,
+        r(1200, 100.0, 5),
+        config=cfg(jobs_per_dyno=None, max_latency=120, boot_time=60, max_dynos=50),
+        state={"per_dyno_rate": 2.0, "arrival_rate": 1.0},
+        desired=10,
+        reason=Reason.SCALE_UP,
+    ),
+    Case(
+        "latency: configured job duration gives the throughput",
+        1,
+        r(600, 10.0, 1),
+        config=cfg(jobs_per_dyno=None, max_latency=60, job_duration=0.5, boot_time=30),
+        desired=5,
+        reason=Reason.SCALE_UP_LIMITED,
+    ),
+    Case(
+        "boot: no scale-down while new dynos boot",
+        6,
+        r(0, 0.0, 0),
+        config=cfg(downscale_delay=0),
+        state={"ups": ((NOW - 20, 4),)},
+        desired=6,
+        reason=Reason.HELD_BOOTING,
+    ),
+    Case(
+        "boot: latency seen by 2 ready dynos while 4 boot asks for no more than 6 (not ceil(6 × 1.5) = 9)",
+        6,
+        r(None, 45.0, 0),
+        config=cfg(jobs_per_dyno=None, max_latency=30),
+        state={"ups": ((NOW - 20, 4),)},
+        history=((NOW - 20, 6),),
+        desired=6,
+        reason=Reason.HELD_BOOTING,
+    ),
+    Case(
+        "panic: a burst blocks scale-down until it settles",
+        6,
+        r(0, 0.0, 0),
+        config=cfg(downscale_delay=0),
+        state={"panic_until": NOW + 30},
+        desired=6,
+        reason=Reason.HELD_PANIC,
+    ),
+    Case(
+        "manual: a hand-scaled quantity is the floor during the hold",
+        7,
+        r(0, 0.0, 0),
+        config=cfg(downscale_delay=0),
+        state={"last_set": 2},
+        desired=7,
+        reason=Reason.HELD_MANUAL,
+    ),
+    Case(
+        "manual: after the hold the engine resumes",
+        7,
+        r(0, 0.0, 0),
+        config=cfg(downscale_delay=0),
+        state={"last_set": 7, "manual_floor": 7, "manual_until": NOW - 1},
+        desired=1,
+        reason=Reason.SCALE_DOWN,
+    ),
+    Case(
+        "scale down: at most SCALE_DOWN_PER_MINUTE dynos a minute",
+        8,
+        r(0, 0.0, 0),
+        config=cfg(downscale_delay=0, scale_down_per_minute=2),
+        state={"downs": ((NOW - 30, 1),)},
+        desired=7,
+        reason=Reason.SCALE_DOWN_LIMITED,
+    ),
+    Case(
+        "fallback: after repeated unknown readings, raise to the fallback quantity",
+        2,
+        Reading.unknown(NOW, "timeout"),
+        config=cfg(fallback_quantity=4, fallback_after=3),
+        state={"failures": 2},
+        desired=4,
+        reason=Reason.FALLBACK,
+    ),
+    Case(
+        "fallback: never lowers the formation",
+        6,
+        Reading.unknown(NOW, "timeout"),
+        config=cfg(fallback_quantity=4, fallback_after=1),
+        desired=6,
+        reason=Reason.HELD_SIGNAL_UNKNOWN,
+    ),
+    Case(
+        "stale: an old reading is unknown",
+        5,
+        Reading(at=NOW - 600, depth=0, latency=0.0, busy=0),
+        config=cfg(downscale_delay=0),
+        desired=5,
+        reason=Reason.HELD_SIGNAL_UNKNOWN,
+    ),
+    Case(
+        "schedule: an active window raises the minimum",
+        2,
+        r(0, 0.0, 0),
+        config=cfg(schedules=[Schedule(cron="0 8 * * *", duration=7200, min_dynos=5)]),
+        desired=5,
+        reason=Reason.CLAMPED_TO_MIN,
+    ),
+    Case(
+        "schedule: an active window changes the maximum",
+        3,
+        r(500, 1.0, 0),
+        config=cfg(schedules=[Schedule(cron="0 8 * * *", duration=7200, max_dynos=4)]),
+        desired=4,
+        reason=Reason.CLAMPED_TO_MAX,
+    ),
+    Case(
+        "schedule: an inactive window changes nothing",
+        2,
+        r(20, 1.0, 0),
+        config=cfg(schedules=[Schedule(cron="0 20 * * *", duration=3600, min_dynos=5)]),
+        history=((NOW - 10, 2),),
+        desired=2,
+        reason=Reason.WITHIN_TARGET,
+    ),
+    Case(
+        "heroku limit: Performance stops at 10 per type",
+        9,
+        r(500, 1.0, 0),
+        size="Performance-M",
+        config=cfg(max_dynos=30),
+        desired=10,
+        reason=Reason.CLAMPED_TO_HEROKU_LIMIT,
+    ),
+    Case(
+        "heroku limit: SIZE_LIMIT raises the Performance limit",
+        9,
+        r(500, 1.0, 0),
+        size="Performance-M",
+        config=cfg(max_dynos=30, size_limit=20),
+        desired=18,
+        reason=Reason.SCALE_UP_LIMITED,
+    ),
     Case(
         "resize: configured size differs from the running one",
         2,
@@ -195,29 +377,31 @@ CASES = [
 def test_decide(case: Case) -> None:
     """Each named case yields its quantity and reason code."""
     obs = Observation("worker", case.quantity, case.size, case.reading)
-    decision, _ = decide(obs, ProcessState(case.history), case.config, NOW)
+    decision, _ = decide(obs, ProcessState(case.history, **case.state), case.config, NOW)
     assert (case.desired, case.reason) == (decision.desired, decision.reason), decision.message
 
 
 def test_every_reason_has_a_case() -> None:
-    """The table covers every reason code the engine can return."""
-    assert {case.reason for case in CASES} == set(Reason)
+    """The table and the formation tests below cover every reason code the engine can return."""
+    formation_level = {Reason.CLAMPED_TO_APP_LIMIT, Reason.CLAMPED_TO_BUDGET}
+    assert set(Reason) == {case.reason for case in CASES} | formation_level
 
 
 def test_decision_carries_inputs_and_message() -> None:
     """A decision names the signal values it used and says why in words."""
     obs = Observation("worker", 1, "Standard-1X", r(45, 2.5, 1))
     decision, _ = decide(obs, ProcessState(), cfg(), NOW)
-    assert {"depth": 45, "latency": 2.5, "busy": 1} == decision.inputs
+    assert {"depth": 45, "latency": 2.5, "busy": 1, "min": 1, "max": 10} == decision.inputs
     assert "45 waiting" in decision.message
     assert decision.recommendation == 5
 
 
 def test_unknown_signal_leaves_history_untouched() -> None:
-    """A tick without data records no recommendation: the delay is measured on real readings only."""
+    """A tick without data records no recommendation (the delay is measured on real readings only),
+    and counts the failure."""
     state = ProcessState(((NOW - 100, 5),))
     _, new_state = decide(Observation("w", 5, "Standard-1X", Reading.unknown(NOW, "x")), state, cfg(), NOW)
-    assert state == new_state
+    assert (state.history, 1) == (new_state.history, new_state.failures)
 
 
 def test_history_forgets_entries_older_than_the_delay() -> None:
@@ -234,8 +418,8 @@ def test_scale_down_waits_for_the_delay_then_happens() -> None:
     quantity = 1
     timeline: list[tuple[float, int]] = []
     for t, depth in [(0, 80), (15, 80), (30, 0), (150, 0), (314, 0), (316, 0)]:
-        obs = Observation("w", quantity, "Standard-1X", r(depth, 0.0, 0))
+        obs = Observation("w", quantity, "Standard-1X", Reading(at=NOW + t, depth=depth, latency=0.0, busy=0))
         decision, state = decide(obs, state, config, NOW + t)
         quantity = decision.desired
         timeline.append((t, quantity))
-    assert [(0, 8), (15, 8), (30, 8), (150, 8), (314, 8), (316, 1)] == timeline
+    assert [(0, 5), (15, 8), (30, 8), (150, 8), (314, 8), (316, 1)] == timeline
