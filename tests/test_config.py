@@ -82,8 +82,11 @@ def test_every_global_variable_is_read() -> None:
         "AUTOSCALER_STATE_URL": "redis://state:6379",
         "DATABASE_URL": "postgres://u:p@db/x",
         "CLOUDAMQP_URL": "amqps://u:p@mq/v",
+        "AUTOSCALER_PRICES": '{"standard-2x": 45}',
+        "WEB_CONCURRENCY": "4",
     }
     s = load_settings(env)
+    assert ({"standard-2x": 45.0}, 4) == (s.prices, s.web_concurrency)
     assert s.heroku_api_key is not None
     assert s.notify_url is not None
     assert (
@@ -159,6 +162,17 @@ def test_every_process_field_is_read() -> None:
         s.rq_prefix(w),
         w.verify_tls,
     )
+
+
+def test_schedules_are_validated() -> None:
+    """A schedule with a bad cron or time zone names the variable."""
+    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "61 * * * *", "duration": 60}]'}
+    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES__0__CRON: invalid cron")
+    env = {
+        **WORKER,
+        "AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "0 8 * * *", "duration": 60, "timezone": "Mars/Base"}]',
+    }
+    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES__0__TIMEZONE: unknown time zone")
 
 
 def test_app_defaults_to_heroku_app_name() -> None:

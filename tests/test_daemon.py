@@ -244,3 +244,37 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter)
     assert "formation_read_failed" in text
     assert "scale_failed" in text
     assert (False, False) == (TOKEN in text, password in text)
+
+
+def test_manual_change_is_logged_and_kept_as_the_floor(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """After someone runs `heroku ps:scale worker=8`, the daemon logs it and keeps 8 as the floor for
+    MANUAL_HOLD instead of undoing it at once."""
+    heroku = FormationFake(api)
+    settings = settings_for(
+        redis_url, AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="0", AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="0"
+    )
+    daemon = make_daemon(settings, clock)
+    enqueue(redis_url, 25)
+    daemon.tick()  # 1 → 3, applied: the daemon now knows it set 3
+    heroku.quantity = 8  # by hand
+    clock.advance(15)
+    with structlog.testing.capture_logs() as captured:
+        held = daemon.tick()
+    clock.advance(601)
+    resumed = daemon.tick()
+    assert ["manual_change"] == [e["event"] for e in captured if e["event"] == "manual_change"]
+    assert (8, "held_manual") == (held.decisions[0].desired, held.decisions[0].reason.value)
+    assert (3, "scale_down") == (resumed.decisions[0].desired, resumed.decisions[0].reason.value)
+
+
+def test_budget_and_prices_come_from_the_settings(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """AUTOSCALER_MAX_MONTHLY_COST with AUTOSCALER_PRICES caps the formation: at $40 a dyno, $200 buys 5."""
+    FormationFake(api)
+    settings = settings_for(redis_url, AUTOSCALER_MAX_MONTHLY_COST="200", AUTOSCALER_PRICES='{"Standard-1X": 40}')
+    daemon = make_daemon(settings, clock)
+    enqueue(redis_url, 95)
+    clock.advance(1)
+    daemon.tick()  # step limit: 1 → 5
+    clock.advance(15)
+    result = daemon.tick()  # wants 10, budget allows 5
+    assert (5, "clamped_to_budget") == (result.decisions[0].desired, result.decisions[0].reason.value)
