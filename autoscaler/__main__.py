@@ -20,10 +20,13 @@ from autoscaler.config import DEFAULT_API_URL, Settings, check_api_url, load_set
 from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
 from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
+from autoscaler.notify import Notifier, NullNotifier, WebhookNotifier
 from autoscaler.policy import Observation
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading
-from autoscaler.signals.build import build_sources
+from autoscaler.signals.build import SIGNAL_TIMEOUT, build_sources
+from autoscaler.signals.redis_conn import connect
+from autoscaler.state import Lease, MemoryState, RedisState, StateStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,8 +55,27 @@ class _Runtime:
         self.api = HerokuClient(token, base_url=settings.heroku_api_url)
         self.sources = build_sources(settings)
 
-    def daemon(self) -> Daemon:
-        return Daemon(self.settings, self.api, self.sources, clock=SystemClock())
+    def daemon(self, *, shared: bool = True) -> Daemon:
+        """The daemon; ``shared=False`` (for ``check``) keeps state in memory and takes no lease,
+        so a check leaves nothing behind for the running daemon."""
+        settings = self.settings
+        state: StateStore = MemoryState()
+        lease = None
+        url = settings.effective_state_url
+        if shared and url:
+            try:
+                client = connect(url, timeout=SIGNAL_TIMEOUT)
+            except SignalError as exc:
+                raise ConfigError([f"AUTOSCALER_STATE_URL: {exc}"]) from None
+            app = settings.app_name or ""
+            state = RedisState(client, app)
+            lease = Lease(client, app, ttl=settings.interval)
+        notifier: Notifier = NullNotifier()
+        if shared and settings.notify_url is not None:
+            notifier = WebhookNotifier(settings.notify_url.get_secret_value(), settings.app_name or "")
+        return Daemon(
+            settings, self.api, self.sources, clock=SystemClock(), state=state, lease=lease, notifier=notifier
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -123,7 +145,7 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
             observations[name] = Observation(name, found.quantity, found.size, reading)
         elif formation:
             errors.append(f"{name}: not in the formation of {app} (is it in the Procfile?)")
-    for decision in runtime.daemon().decide(observations, formation):
+    for decision in runtime.daemon(shared=False).decide(observations, formation):
         report["processes"][decision.process].update(
             quantity=decision.current,
             size=decision.current_size,

@@ -248,6 +248,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_monthly_cost: float | None = Field(None, gt=0)
     notify_url: SecretStr | None = None
+    notify_after: float = Field(300.0, ge=0)
+    """Seconds a failure (Platform API, a signal, the state store) lasts before a notice is sent."""
     state_url: str | None = None
     redis_tls_url: str | None = Field(None, validation_alias="REDIS_TLS_URL")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")

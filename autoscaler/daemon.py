@@ -19,6 +19,7 @@ ticks coalesced) until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -32,21 +33,26 @@ from typing import Any, Protocol
 
 from autoscaler import sizes
 from autoscaler.config import Settings
-from autoscaler.errors import HerokuError, SignalError
+from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
 from autoscaler.heroku import Formation, FormationUpdate
 from autoscaler.logs import get_logger, measurements
+from autoscaler.notify import Alerts, Notifier, NullNotifier
 from autoscaler.policy import (
     CLAMP_REASONS,
     AppLimits,
     Decision,
     Observation,
+    ProcessState,
+    Reason,
     decide_formation,
     mark_applied,
     monthly_price,
 )
 from autoscaler.signals import Reading, Source
-from autoscaler.state import MemoryState, StateStore
+from autoscaler.state import Lease, MemoryState, StateStore
 
+AUTH_BACKOFF_MAX = 900.0
+"""Seconds between tries at most while the token is rejected (401/403)."""
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
 SHUTDOWN_GRACE = 6.0
@@ -117,6 +123,8 @@ class Daemon:
         *,
         clock: Clock,
         state: StateStore | None = None,
+        lease: Lease | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.app = settings.app_name or ""
@@ -124,9 +132,14 @@ class Daemon:
         self.sources = dict(sources)
         self.clock = clock
         self.state: StateStore = state or MemoryState()
+        self.lease = lease
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.alerts = Alerts(self.notifier, self.app, settings.notify_after)
         self.log = get_logger(app=self.app)
         self._failing: dict[str, str] = {}
+        self._quiet: set[str] = set()
         self._paused_until = 0.0
+        self._auth_failures = 0
         self.ticks = 0
 
     # --- one tick -------------------------------------------------------------------
@@ -139,18 +152,22 @@ class Daemon:
         if start < self._paused_until:
             self.log.warning(
                 "tick_skipped",
-                reason="rate_limit_low",
-                message="Platform API rate limit running low: skipping this tick",
+                reason="backing_off" if self._auth_failures else "rate_limit_low",
+                message="token rejected: backing off"
+                if self._auth_failures
+                else "Platform API rate limit running low: skipping this tick",
                 resume_in_s=round(self._paused_until - start, 1),
             )
+            return TickResult(ok=True, skipped=True)
+        if self.lease is not None and not self._lead():
             return TickResult(ok=True, skipped=True)
 
         try:
             formation = {f.type: f for f in self.api.formation(self.app, deadline=deadline)}
         except HerokuError as exc:
-            self.log.error("formation_read_failed", error=str(exc), message="holding the formation as it is")
-            self._note_pause()
+            self._api_failed(exc, "formation_read_failed")
             return TickResult(ok=False, errors=[f"formation: {exc}"])
+        self._api_ok()
 
         result = TickResult(ok=True)
         observations: dict[str, Observation] = {}
@@ -176,6 +193,83 @@ class Daemon:
         self._note_pause()
         return result
 
+    # --- leadership, failures, state ---------------------------------------------------
+
+    def _once(self, key: str, active: bool) -> bool:
+        """True the first time ``key`` becomes active (for logging once per streak)."""
+        if not active:
+            self._quiet.discard(key)
+            return False
+        if key in self._quiet:
+            return False
+        self._quiet.add(key)
+        return True
+
+    def _lead(self) -> bool:
+        assert self.lease is not None
+        now = self.clock.time()
+        try:
+            leading = self.lease.acquire()
+        except StateError as exc:
+            if self._once("state_unavailable", True):
+                self.log.error("state_unavailable", error=str(exc), message="not acting: cannot tell who leads")
+            self.alerts.failing("state store", str(exc), now)
+            return False
+        self._once("state_unavailable", False)
+        self.alerts.recovered("state store", now)
+        if not leading:
+            if self._once("standby", True):
+                self.log.info("standby", leader=self.lease.leader(), message="another daemon leads; standing by")
+            return False
+        if self._once("leading", True) or "standby" in self._quiet:
+            self.log.info("leading", instance=self.lease.owner)
+        self._once("standby", False)
+        return True
+
+    def _api_failed(self, exc: HerokuError, event: str) -> None:
+        now = self.clock.time()
+        if isinstance(exc, Unauthorized | Forbidden):
+            self._auth_failures += 1
+            pause = min(self.settings.interval * 2**self._auth_failures, AUTH_BACKOFF_MAX)
+            self._paused_until = self.clock.monotonic() + pause
+            self.log.error(
+                "token_rejected",
+                error=str(exc),
+                retry_in_s=round(pause),
+                message="the Platform API refused the token (revoked, expired or lacking scope): "
+                "holding the formation; set a new HEROKU_API_KEY",
+            )
+            self.alerts.failing("Platform API token", str(exc), now, at_once=True)
+            return
+        self.log.error(event, error=str(exc), message="holding the formation as it is")
+        self.alerts.failing("Platform API", str(exc), now)
+        self._note_pause()
+
+    def _api_ok(self) -> None:
+        now = self.clock.time()
+        self._auth_failures = 0
+        self.alerts.recovered("Platform API", now)
+        self.alerts.recovered("Platform API token", now)
+
+    def _get_state(self, name: str) -> ProcessState:
+        try:
+            state = self.state.get(name)
+        except StateError as exc:
+            if self._once(f"state_read:{name}", True):
+                self.log.warning("state_read_failed", process=name, error=str(exc))
+            return ProcessState()
+        self._once(f"state_read:{name}", False)
+        return state
+
+    def _put_state(self, name: str, state: ProcessState) -> None:
+        try:
+            self.state.put(name, state)
+        except StateError as exc:
+            if self._once(f"state_write:{name}", True):
+                self.log.warning("state_write_failed", process=name, error=str(exc))
+            return
+        self._once(f"state_write:{name}", False)
+
     def _read(self, name: str) -> Reading:
         now = self.clock.time()
         source = self.sources[name]
@@ -186,9 +280,12 @@ class Daemon:
         if reading.ok:
             if name in self._failing:
                 self.log.info("signal_recovered", process=name, was=self._failing.pop(name))
-        elif name not in self._failing:  # once per streak, not every tick
-            self._failing[name] = reading.error or "unknown"
-            self.log.warning("signal_unknown", process=name, error=reading.error)
+            self.alerts.recovered(f"signal of {name}", now)
+        else:
+            if name not in self._failing:  # once per streak, not every tick
+                self._failing[name] = reading.error or "unknown"
+                self.log.warning("signal_unknown", process=name, error=reading.error)
+            self.alerts.failing(f"signal of {name}", reading.error or "unknown", now)
         return reading
 
     def _limits(self, formation: Mapping[str, Formation]) -> AppLimits:
@@ -207,10 +304,10 @@ class Daemon:
         one decision line each. Sends nothing (``check`` uses this too)."""
         now = self.clock.time()
         configs = {name: self.settings.processes[name] for name in observations}
-        states = {name: self.state.get(name) for name in observations}
+        states = {name: self._get_state(name) for name in observations}
         decisions, new_states = decide_formation(observations, states, configs, now, self._limits(formation))
         for name, state in new_states.items():
-            self.state.put(name, state)
+            self._put_state(name, state)
         for decision in decisions.values():
             self._log_decision(decision, observations[decision.process].reading)
         return list(decisions.values())
@@ -245,6 +342,12 @@ class Daemon:
         )
         fields.update(measurements(name, {"current": decision.current, "desired": decision.desired, **decision.inputs}))
         self.log.info("decision", **fields)
+        for reason, text in (
+            (Reason.CLAMPED_TO_MAX, f"{name} needs more than MAX_DYNOS: held at {decision.desired}"),
+            (Reason.CLAMPED_TO_BUDGET, f"{name} trimmed to {decision.desired} by AUTOSCALER_MAX_MONTHLY_COST"),
+            (Reason.FALLBACK, f"{name}: signal unknown, fallback to {decision.desired} dynos"),
+        ):
+            self.alerts.condition(f"{reason}:{name}", decision.reason is reason, text, {"process": name})
         if decision.reason in CLAMP_REASONS:
             self.log.warning(
                 "clamped",
@@ -260,12 +363,15 @@ class Daemon:
         for d in decisions:
             if d.changed:
                 boot_time = self.settings.processes[d.process].boot_time
-                self.state.put(d.process, mark_applied(self.state.get(d.process), d.current, d.desired, now, boot_time))
+                self._put_state(
+                    d.process, mark_applied(self._get_state(d.process), d.current, d.desired, now, boot_time)
+                )
 
     def _apply(self, updates: list[FormationUpdate], deadline: float, result: TickResult) -> bool:
         changes = [_describe(update) for update in updates]
         if self.settings.dry_run:
             self.log.info("scale_skipped", dry_run=True, changes=changes, message="dry run: nothing sent")
+            self.alerts.scaled(changes, dry_run=True)
             return False
         try:
             self.api.update_formation(self.app, updates, deadline=deadline)
@@ -276,11 +382,16 @@ class Daemon:
                 error=str(exc),
                 message="formation left as it was; the next tick re-reads it and decides again",
             )
+            if isinstance(exc, Unauthorized | Forbidden):
+                self._api_failed(exc, "scale_failed")
+            else:
+                self.alerts.failing("Platform API", str(exc), self.clock.time())
             result.ok = False
             result.errors.append(f"scale: {exc}")
             return False
         for update, text in zip(updates, changes, strict=True):
             self.log.info("scaled", process=update.type, change=text, dry_run=False)
+        self.alerts.scaled(changes, dry_run=False)
         return True
 
     def _log_cost(self, decisions: list[Decision]) -> None:
@@ -303,6 +414,9 @@ class Daemon:
             self._paused_until = self.clock.monotonic() + float(hint)
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+        self.notifier.close()
         for source in self.sources.values():
             try:
                 source.close()
@@ -377,8 +491,25 @@ def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True
         misfire_grace_time=max(1, int(interval)),
         next_run_time=datetime.now(UTC) if first_tick_now else None,
     )
+    if daemon.lease is not None:
+        lease = daemon.lease
+
+        def renew() -> None:  # the leader keeps its lease alive between ticks
+            if lease.held and not stopper.event.is_set():
+                with contextlib.suppress(StateError):
+                    lease.acquire()
+
+        scheduler.add_job(
+            renew, IntervalTrigger(seconds=max(1.0, interval / 3), timezone=UTC), id="lease", max_instances=1
+        )
     scheduler.start()
-    log.info("started", interval_s=interval, dry_run=daemon.settings.dry_run, processes=list(daemon.sources))
+    log.info(
+        "started",
+        interval_s=interval,
+        dry_run=daemon.settings.dry_run,
+        processes=list(daemon.sources),
+        state=getattr(daemon.state, "description", "custom"),
+    )
     try:
         stopper.event.wait()
     finally:

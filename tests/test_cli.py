@@ -168,9 +168,10 @@ def start_daemon(env: dict[str, str], fake: FakeHeroku) -> subprocess.Popen[str]
     return proc
 
 
-def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int) -> None:
+def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int, redis_url: str) -> None:
     """SIGTERM while a tick waits on a slow backend still exits 0 within 10 s (watchdog: communicate timeout)."""
-    proc = start_daemon(environment(fake, f"redis://127.0.0.1:{silent_port}/0"), fake)
+    env = environment(fake, f"redis://127.0.0.1:{silent_port}/0", AUTOSCALER_STATE_URL=redis_url)
+    proc = start_daemon(env, fake)
     try:
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -184,9 +185,10 @@ def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int)
     assert elapsed < 10
 
 
-def test_second_signal_exits_at_once(fake: FakeHeroku, silent_port: int) -> None:
+def test_second_signal_exits_at_once(fake: FakeHeroku, silent_port: int, redis_url: str) -> None:
     """A second SIGTERM does not wait for the running tick."""
-    proc = start_daemon(environment(fake, f"redis://127.0.0.1:{silent_port}/0"), fake)
+    env = environment(fake, f"redis://127.0.0.1:{silent_port}/0", AUTOSCALER_STATE_URL=redis_url)
+    proc = start_daemon(env, fake)
     try:
         time.sleep(0.2)  # the tick is now blocked on the silent "Redis"
         start = time.monotonic()

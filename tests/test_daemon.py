@@ -226,8 +226,8 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter)
         ok = httpx.Response(200, json=[{"type": "worker", "quantity": 1, "size": "Standard-1X"}])
         answers: list[httpx.Response | Exception] = [
             httpx.Response(401, json={"id": "unauthorized", "message": f"bad token {TOKEN}"}),
-            httpx.ConnectError(f"failed to connect with Bearer {TOKEN}"),
-            httpx.Response(500, text=f"<html>{TOKEN}</html>"),
+            *[httpx.ConnectError(f"failed to connect with Bearer {TOKEN}")] * 4,  # every retry fails
+            *[httpx.Response(500, text=f"<html>{TOKEN}</html>")] * 4,
         ]
         api.get(f"/apps/{APP}/formation").mock(side_effect=answers + [ok] * 20)
         api.patch(f"/apps/{APP}/formation").mock(
@@ -236,11 +236,12 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter)
         daemon = make_daemon(settings, clock)
         for _ in range(6):
             daemon.tick()
-            clock.advance(15)
+            clock.advance(100)  # past the back-off that follows the rejected token
     finally:
         structlog.reset_defaults()
     text = out.getvalue()
     assert "event=signal_unknown" in text  # the failing paths did run
+    assert "token_rejected" in text
     assert "formation_read_failed" in text
     assert "scale_failed" in text
     assert (False, False) == (TOKEN in text, password in text)
