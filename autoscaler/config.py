@@ -46,7 +46,7 @@ from autoscaler.redact import redact_url
 
 SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
 SOURCES: tuple[str, ...] = ("rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web")
-IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq"})
+IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq", "dramatiq", "redis_list", "sql", "http_json"})
 """Sources this release can read; the others are accepted by the contract but refused at start-up."""
 
 REDIS_SOURCES = frozenset({"rq", "celery", "dramatiq", "redis_list", "web"})
@@ -293,6 +293,8 @@ class Settings(BaseSettings):
         """The connection URL of a process's source: its own ``URL`` or the add-on variable."""
         if process.url:
             return process.url
+        if process.source == "celery":  # a Celery app with CloudAMQP brokers there; Redis is then for results
+            return self.cloudamqp_url or self.default_redis_url
         if process.source in REDIS_SOURCES:
             return self.default_redis_url
         if process.source == "sql":
@@ -303,7 +305,7 @@ class Settings(BaseSettings):
         """:meth:`source_url`, or ConfigError naming the variable to set."""
         url = self.source_url(process)
         if url is None:
-            fallback = {"sql": "DATABASE_URL", "celery": "REDIS_URL or CLOUDAMQP_URL"}.get(
+            fallback = {"sql": "DATABASE_URL", "celery": "REDIS_URL or CLOUDAMQP_URL", "http_json": "nothing"}.get(
                 process.source, "REDIS_TLS_URL / REDIS_URL"
             )
             raise ConfigError([f"AUTOSCALER_PROCESSES__{name.upper()}__URL: required: set it, or {fallback}"])
@@ -428,11 +430,29 @@ def _process_problems(settings: Settings) -> list[str]:
                 problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
             problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
-        if process.source in REDIS_SOURCES and settings.source_url(process) is None:
-            problems.append(f"{var}__URL: required: set it, or REDIS_TLS_URL / REDIS_URL")
-        url = settings.source_url(process)
-        if url is not None and "://" not in url:
-            problems.append(f"{var}__URL: not a URL: {redact_url(url)!r}")
+        problems += _source_problems(var, process, settings)
+    return problems
+
+
+def _source_problems(var: str, process: ProcessConfig, settings: Settings) -> list[str]:
+    """What a source needs beyond the common fields."""
+    problems: list[str] = []
+    url = settings.source_url(process)
+    if url is None:
+        needs = {
+            "sql": "set it, or DATABASE_URL",
+            "http_json": "the URL to GET",
+            "celery": "set it, or CLOUDAMQP_URL / REDIS_TLS_URL / REDIS_URL",
+        }
+        problems.append(f"{var}__URL: required: {needs.get(process.source, 'set it, or REDIS_TLS_URL / REDIS_URL')}")
+    elif "://" not in url:
+        problems.append(f"{var}__URL: not a URL: {redact_url(url)!r}")
+    if process.source == "sql" and (process.query is None) == (process.preset is None):
+        problems.append(
+            f"{var}__QUERY: set either QUERY (a query of your own) or PRESET (procrastinate, pgqueuer, django_q2)"
+        )
+    if process.source == "redis_list" and not process.queues:
+        problems.append(f"{var}__QUEUES: required: the Redis list keys to count")
     return problems
 
 

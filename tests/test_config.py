@@ -345,8 +345,49 @@ def test_every_problem_is_listed_at_once() -> None:
 
 def test_sources_not_in_this_release_are_refused() -> None:
     """A source the contract names but this release cannot read is refused at start-up, not ignored."""
-    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SOURCE": "sql", "DATABASE_URL": "postgres://db/x"}
-    assert any("source 'sql' is not available in this release" in line for line in problems(env))
+    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SOURCE": "celery"}
+    assert any("source 'celery' is not available in this release" in line for line in problems(env))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SOURCE": "sql", "DATABASE_URL": "postgres://db/x"},
+            "AUTOSCALER_PROCESSES__WORKER__QUERY: set either QUERY (a query of your own) or PRESET",
+            id="sql without query or preset",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SOURCE": "sql", "AUTOSCALER_PROCESSES__WORKER__PRESET": "pgqueuer"},
+            "AUTOSCALER_PROCESSES__WORKER__URL: required: set it, or DATABASE_URL",
+            id="sql without a database",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SOURCE": "http_json"},
+            "AUTOSCALER_PROCESSES__WORKER__URL: required: the URL to GET",
+            id="http_json without a URL",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SOURCE": "redis_list"},
+            "AUTOSCALER_PROCESSES__WORKER__QUEUES: required: the Redis list keys to count",
+            id="redis_list without keys",
+        ),
+    ],
+)
+def test_source_requirements_are_named(env: dict[str, str], expected: str) -> None:
+    """Each source names what it still needs."""
+    assert any(line.startswith(expected) for line in problems({**WORKER, **env})), problems({**WORKER, **env})
+
+
+def test_sql_preset_is_valid_configuration() -> None:
+    """A PRESET with DATABASE_URL is enough for the sql source."""
+    env = {
+        **WORKER,
+        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "sql",
+        "AUTOSCALER_PROCESSES__WORKER__PRESET": "procrastinate",
+        "DATABASE_URL": "postgres://u:p@db:5432/x",
+    }
+    assert "postgres://u:p@db:5432/x" == load_settings(env).source_url(load_settings(env).processes["worker"])
 
 
 def test_error_text_never_contains_a_url_password() -> None:

@@ -22,6 +22,10 @@ SIGNAL_TIMEOUT = 5.0
 
 SOURCE_MODULES: dict[str, str] = {
     "rq": "autoscaler.signals.rq",
+    "dramatiq": "autoscaler.signals.dramatiq",
+    "redis_list": "autoscaler.signals.redis_list",
+    "sql": "autoscaler.signals.sql",
+    "http_json": "autoscaler.signals.http_json",
 }
 
 
