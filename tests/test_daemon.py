@@ -17,6 +17,7 @@ from autoscaler import logs
 from autoscaler.config import Settings, load_settings
 from autoscaler.daemon import Daemon, monthly_cost
 from autoscaler.heroku import HerokuClient
+from autoscaler.notify import RecordingNotifier
 from autoscaler.redact import Redactor
 from autoscaler.signals.build import build_sources
 
@@ -279,3 +280,18 @@ def test_budget_and_prices_come_from_the_settings(redis_url: str, clock: FakeClo
     clock.advance(15)
     result = daemon.tick()  # wants 10, budget allows 5
     assert (5, "clamped_to_budget") == (result.decisions[0].desired, result.decisions[0].reason.value)
+
+
+def test_scale_events_and_clamps_are_notified(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+    """The daemon tells the notifier of a scale (batched) and of hitting MAX_DYNOS (once)."""
+    FormationFake(api)
+    settings = settings_for(redis_url, AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS="3")
+    recorder = RecordingNotifier()
+    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
+    daemon = Daemon(settings, client, build_sources(settings), clock=clock, notifier=recorder)
+    enqueue(redis_url, 95)
+    for _ in range(3):
+        daemon.tick()
+        clock.advance(15)
+    assert ["clamped_to_max", "scaled"] == [n.event for n in recorder.notices]
+    assert "my-app: scaled worker=3" == recorder.notices[1].text
