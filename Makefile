@@ -23,15 +23,15 @@ test: $(STAMP) lint typecheck
 check: test
 
 lint: $(STAMP)
-	$(BIN)/ruff check autoscaler tests
-	$(BIN)/ruff format --check autoscaler tests
+	$(BIN)/ruff check autoscaler tests examples benchmarks
+	$(BIN)/ruff format --check autoscaler tests examples benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format autoscaler tests
-	$(BIN)/ruff check --fix autoscaler tests
+	$(BIN)/ruff format autoscaler tests examples benchmarks
+	$(BIN)/ruff check --fix autoscaler tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

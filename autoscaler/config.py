@@ -46,7 +46,7 @@ from autoscaler.redact import redact_url
 
 SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
 SOURCES: tuple[str, ...] = ("rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web")
-IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq", "dramatiq", "redis_list", "sql", "http_json"})
+IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq", "dramatiq", "redis_list", "sql", "http_json", "web"})
 """Sources this release can read; the others are accepted by the contract but refused at start-up."""
 
 REDIS_SOURCES = frozenset({"rq", "celery", "dramatiq", "redis_list", "web"})

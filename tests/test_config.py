@@ -164,6 +164,18 @@ def test_every_process_field_is_read() -> None:
     )
 
 
+def test_web_processes_per_dyno_defaults_to_web_concurrency() -> None:
+    """A web process without PROCESSES_PER_DYNO takes WEB_CONCURRENCY, as gunicorn does."""
+    env = {
+        "REDIS_URL": "redis://h:6379",
+        "WEB_CONCURRENCY": "3",
+        "AUTOSCALER_PROCESSES": '{"web": {"source": "web", "max_dynos": 5, "queue_time_ms": 50},'
+        ' "api": {"source": "web", "max_dynos": 5, "queue_time_ms": 50, "processes_per_dyno": 8}}',
+    }
+    processes = load_settings(env).processes
+    assert (3, 8) == (processes["web"].processes_per_dyno, processes["api"].processes_per_dyno)
+
+
 def test_schedules_are_validated() -> None:
     """A schedule with a bad cron or time zone names the variable."""
     env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "61 * * * *", "duration": 60}]'}

@@ -26,6 +26,7 @@ SOURCE_MODULES: dict[str, str] = {
     "redis_list": "autoscaler.signals.redis_list",
     "sql": "autoscaler.signals.sql",
     "http_json": "autoscaler.signals.http_json",
+    "web": "autoscaler.signals.web",
 }
 
 

@@ -1,0 +1,267 @@
+"""Faults: the Platform API failing in every documented way, and signal backends stopping, restarting
+and stalling mid-run. None may crash the daemon, none may cause a wrong scale, and the formation is
+held while in doubt."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import respx
+import structlog
+
+from autoscaler.config import Settings, load_settings
+from autoscaler.daemon import Daemon, Stopper, SystemClock, run_forever
+from autoscaler.heroku import HerokuClient
+from autoscaler.signals import Reading
+from autoscaler.signals.build import build_sources
+
+from .conftest import FakeClock, enqueue, service_unavailable
+from .faultproxy import FaultProxy
+
+API = "https://api.heroku.com"
+APP = "fault-app"
+TOKEN = "HRKU-fault-test-token-77"
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class Formation:
+    """The app's formation behind respx, with faults injected per route."""
+
+    def __init__(self, router: respx.MockRouter, quantity: int = 2) -> None:
+        self.quantity = quantity
+        self.patches: list[dict[str, Any]] = []
+        self.get_faults: list[httpx.Response | Exception] = []
+        self.patch_faults: list[httpx.Response | Exception] = []
+        router.get(f"/apps/{APP}/formation").mock(side_effect=self._get)
+        router.patch(f"/apps/{APP}/formation").mock(side_effect=self._patch)
+
+    def _ok(self) -> httpx.Response:
+        return httpx.Response(200, json=[{"type": "worker", "quantity": self.quantity, "size": "Standard-1X"}])
+
+    def _get(self, request: httpx.Request) -> httpx.Response:
+        if self.get_faults:
+            fault = self.get_faults.pop(0)
+            if isinstance(fault, Exception):
+                raise fault
+            return fault
+        return self._ok()
+
+    def _patch(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.patches.append(body)
+        if self.patch_faults:
+            fault = self.patch_faults.pop(0)
+            if isinstance(fault, Exception):
+                raise fault
+            return fault
+        self.quantity = body["updates"][0]["quantity"]
+        return self._ok()
+
+
+def settings_for(url: str, **extra: str) -> Settings:
+    return load_settings(
+        {
+            "HEROKU_API_KEY": TOKEN,
+            "AUTOSCALER_APP": APP,
+            "REDIS_URL": url,
+            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
+            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
+            **extra,
+        }
+    )
+
+
+def make_daemon(settings: Settings, clock: FakeClock, timeout: float = 1.0) -> Daemon:
+    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget=5)
+    return Daemon(settings, client, build_sources(settings, timeout=timeout), clock=clock)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=API, assert_all_called=False) as router:
+        yield router
+
+
+def error(status: int, error_id: str, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"id": error_id, "message": error_id}, headers=headers)
+
+
+API_FAULTS = {
+    "500 on every try": [error(500, "internal")] * 4,
+    "503 then 502": [error(503, "unavailable"), error(502, "bad_gateway")] * 2,
+    "429 with Retry-After": [error(429, "rate_limit", **{"Retry-After": "1"})] * 4,
+    "429 without Retry-After": [error(429, "rate_limit")] * 4,
+    "timeouts": [httpx.ReadTimeout("timed out")] * 4,
+    "connection resets": [httpx.ReadError("Connection reset by peer")] * 4,
+    "malformed JSON": [httpx.Response(200, text='[{"type": "worker", "quantity": ')],
+    "401 token revoked": [error(401, "unauthorized")],
+    "403 forbidden": [error(403, "forbidden")],
+    "404 app missing": [error(404, "not_found")],
+}
+
+
+@pytest.mark.parametrize("faults", list(API_FAULTS.values()), ids=list(API_FAULTS))
+def test_formation_read_faults_hold_the_formation(
+    faults: list[httpx.Response | Exception], redis_url: str, clock: FakeClock, api: respx.MockRouter
+) -> None:
+    """A failing formation read ends the tick without a PATCH; the next tick after the fault works."""
+    formation = Formation(api)
+    formation.get_faults = list(faults)
+    daemon = make_daemon(settings_for(redis_url), clock)
+    enqueue(redis_url, 45)
+    failed = daemon.tick()
+    clock.advance(3600)  # past any back-off
+    recovered = daemon.tick()
+    assert (False, True) == (failed.ok, recovered.ok)
+    assert [{"updates": [{"type": "worker", "quantity": 5}]}] == formation.patches
+
+
+PATCH_FAULTS = {
+    "500 on every try": [error(500, "internal")] * 4,
+    "422 above a limit": [error(422, "cannot_run_above_limit")],
+    "timeouts": [httpx.ReadTimeout("timed out")] * 4,
+    "401 token revoked": [error(401, "unauthorized")],
+    "404 process type missing": [error(404, "not_found")],
+}
+
+
+@pytest.mark.parametrize("faults", list(PATCH_FAULTS.values()), ids=list(PATCH_FAULTS))
+def test_patch_faults_leave_the_formation_and_retry_next_tick(
+    faults: list[httpx.Response | Exception], redis_url: str, clock: FakeClock, api: respx.MockRouter
+) -> None:
+    """A failing PATCH changes nothing; every PATCH sent carries the decided quantity; a later tick applies it."""
+    formation = Formation(api)
+    formation.patch_faults = list(faults)
+    daemon = make_daemon(settings_for(redis_url), clock)
+    enqueue(redis_url, 45)
+    failed = daemon.tick()
+    held = formation.quantity
+    clock.advance(3600)
+    daemon.tick()
+    assert (False, 2, 5) == (failed.ok, held, formation.quantity)
+    assert all(body == {"updates": [{"type": "worker", "quantity": 5}]} for body in formation.patches)
+
+
+@pytest.fixture
+def redis_proxy(redis_url: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy("127.0.0.1", 6379)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_redis_restart_mid_run(
+    redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter
+) -> None:
+    """Redis going away makes the reading unknown (formation held); when it is back the readings recover
+    without restarting the daemon."""
+    formation = Formation(api, quantity=5)
+    db = redis_url.rsplit("/", 1)[1]
+    daemon = make_daemon(settings_for(f"redis://127.0.0.1:{redis_proxy.port}/{db}"), clock)
+    enqueue(redis_url, 45)
+    reasons = [daemon.tick().decisions[0].reason.value]
+    redis_proxy.stop()
+    clock.advance(15)
+    reasons.append(daemon.tick().decisions[0].reason.value)
+    redis_proxy.start()
+    clock.advance(15)
+    reasons.append(daemon.tick().decisions[0].reason.value)
+    assert ["within_target", "held_signal_unknown", "within_target"] == reasons
+    assert (5, []) == (formation.quantity, formation.patches)
+
+
+def test_redis_too_slow(redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+    """A Redis that accepts but never answers times out: the reading is unknown, the tick ends, nothing scales."""
+    formation = Formation(api, quantity=5)
+    db = redis_url.rsplit("/", 1)[1]
+    redis_proxy.stop()
+    redis_proxy.stall = True
+    redis_proxy.start()
+    daemon = make_daemon(settings_for(f"redis://127.0.0.1:{redis_proxy.port}/{db}"), clock, timeout=0.3)
+    result = daemon.tick()
+    assert ("held_signal_unknown", []) == (result.decisions[0].reason.value, formation.patches)
+
+
+@pytest.fixture
+def pg_proxy() -> Iterator[FaultProxy]:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=2):
+            pass
+    except psycopg.Error:
+        service_unavailable(
+            "PostgreSQL at 127.0.0.1:5432", "install postgresql and create database test, or run .ci/run"
+        )
+    proxy = FaultProxy("127.0.0.1", 5432)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_postgres_restart_mid_run(pg_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+    """PostgreSQL going away and coming back: unknown, held, then recovered on the same daemon."""
+    formation = Formation(api, quantity=5)
+    settings = load_settings(
+        {
+            "HEROKU_API_KEY": TOKEN,
+            "AUTOSCALER_APP": APP,
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_proxy.port}/test",
+            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "sql",
+            "AUTOSCALER_PROCESSES__WORKER__QUERY": "SELECT 45 AS depth",
+            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
+        }
+    )
+    daemon = make_daemon(settings, clock)
+    reasons = [daemon.tick().decisions[0].reason.value]
+    pg_proxy.stop()
+    clock.advance(15)
+    reasons.append(daemon.tick().decisions[0].reason.value)
+    pg_proxy.start()
+    clock.advance(15)
+    reasons.append(daemon.tick().decisions[0].reason.value)
+    daemon.close()
+    assert ["within_target", "held_signal_unknown", "within_target"] == reasons
+    assert (5, []) == (formation.quantity, formation.patches)
+
+
+class Exploding:
+    """A source with a bug: raises a non-signal error on its first read, then works."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, now: float) -> Reading:
+        self.reads += 1
+        if self.reads == 1:
+            raise ZeroDivisionError("a bug in a source")
+        return Reading(at=now, depth=0, latency=0.0, busy=0)
+
+    def close(self) -> None:
+        return
+
+
+def test_an_exception_inside_a_tick_is_logged_and_the_next_tick_runs(redis_url: str, api: respx.MockRouter) -> None:
+    """A programming error in a tick is logged with its traceback as tick_crashed; the scheduler runs the
+    next tick as usual."""
+    Formation(api, quantity=1)
+    settings = settings_for(redis_url, AUTOSCALER_INTERVAL="1")
+    source = Exploding()
+    daemon = Daemon(settings, HerokuClient(TOKEN), {"worker": source}, clock=SystemClock())
+    stopper = Stopper()
+    with structlog.testing.capture_logs() as captured:
+        timer = threading.Timer(2.5, stopper.event.set)
+        timer.start()
+        run_forever(daemon, stopper)
+        timer.cancel()
+    crashed = [e for e in captured if e["event"] == "tick_crashed"]
+    decisions = [e for e in captured if e["event"] == "decision"]
+    assert (1, True) == (len(crashed), len(decisions) >= 1)
+    assert "ZeroDivisionError" in str(crashed[0].get("exc_info", "")) or crashed[0].get("exc_info") is True
