@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format clean
+.PHONY: demo test check lint typecheck format clean soak bench
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP) lint typecheck
 	$(BIN)/pytest
 
 check: test
+
+## soak: thousands of accelerated ticks against a faulty stand-in API (excluded from `make test`)
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --ticks 5000
+	$(BIN)/pytest -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check autoscaler tests examples benchmarks

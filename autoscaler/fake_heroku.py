@@ -13,15 +13,20 @@ then point the autoscaler at it with ``HEROKU_API_URL=http://127.0.0.1:5111``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from autoscaler import sizes
 
 ACCEPT = "application/vnd.heroku+json; version=3"
+FAULTS = ("500", "503", "429", "401", "malformed", "slow", "reset")
 
 
 class FakeHeroku:
@@ -36,6 +41,9 @@ class FakeHeroku:
             self.set(process, quantity, size)
         self.patches: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
+        self.fault: Callable[[str, str], str | None] | None = None
+        """Fault injection: called with (method, path); returns one of FAULTS, or None to answer normally."""
+        self.slow_seconds = 1.0
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -73,7 +81,11 @@ class FakeHeroku:
             def do_PATCH(self) -> None:
                 fake._handle(self, "PATCH")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client that hung up (a timeout it chose) is not the stand-in's problem
+
+        self._server = Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="fake-heroku", daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -88,6 +100,9 @@ class FakeHeroku:
         path = handler.path.split("?")[0].rstrip("/")
         with self.lock:
             self.requests.append((method, path))
+        fault = self.fault(method, path) if self.fault is not None else None
+        if fault is not None:
+            return self._inject(handler, fault)
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
             return self._send(handler, 401, {"id": "unauthorized", "message": "Invalid credentials provided."})
         if handler.headers.get("Accept") != ACCEPT:
@@ -101,6 +116,31 @@ class FakeHeroku:
                 return self._send(handler, 400, {"id": "bad_request", "message": "Invalid JSON."})
         status, payload = self._route(method, path, body)
         self._send(handler, status, payload)
+
+    def _inject(self, handler: BaseHTTPRequestHandler, fault: str) -> None:
+        if fault == "reset":  # close the connection without an answer
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "slow":
+            time.sleep(self.slow_seconds)
+        if fault == "malformed":
+            data = b'[{"type": "worker", "quantity": '
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        status, error_id = {
+            "500": (500, "internal_server_error"),
+            "503": (503, "service_unavailable"),
+            "429": (429, "rate_limit"),
+            "401": (401, "unauthorized"),
+            "slow": (503, "service_unavailable"),
+        }[fault]
+        self._send(handler, status, {"id": error_id, "message": f"injected {fault}"})
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         app_paths = {f"/apps/{self.app}", f"/apps/{self.app_id}"}
