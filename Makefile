@@ -22,6 +22,11 @@ test: $(STAMP) lint typecheck
 
 check: test
 
+## bench: the daemon's memory, CPU, start-up, API calls and reaction time; the middleware's cost
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.daemon
+	$(BIN)/python -m benchmarks.middleware
+
 ## soak: thousands of accelerated ticks against a faulty stand-in API (excluded from `make test`)
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak --ticks 5000
