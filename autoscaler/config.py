@@ -46,8 +46,6 @@ from autoscaler.redact import redact_url
 
 SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
 SOURCES: tuple[str, ...] = ("rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web")
-IMPLEMENTED_SOURCES: frozenset[str] = frozenset({"rq", "dramatiq", "redis_list", "sql", "http_json", "web"})
-"""Sources this release can read; the others are accepted by the contract but refused at start-up."""
 
 REDIS_SOURCES = frozenset({"rq", "celery", "dramatiq", "redis_list", "web"})
 DEFAULT_QUEUES: dict[str, list[str]] = {"rq": ["default"], "celery": ["celery"], "dramatiq": ["default"]}
@@ -420,11 +418,6 @@ def _process_problems(settings: Settings) -> list[str]:
             problems.append(f"{var}: {name!r} is not a Heroku process type name")
         if process.max_dynos < process.min_dynos:
             problems.append(f"{var}__MAX_DYNOS: must be >= MIN_DYNOS ({process.min_dynos})")
-        if process.source not in IMPLEMENTED_SOURCES:
-            problems.append(
-                f"{var}__SOURCE: source {process.source!r} is not available in this release "
-                f"(available: {', '.join(sorted(IMPLEMENTED_SOURCES))})"
-            )
         if process.source == "web":
             if process.queue_time_ms is None:
                 problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")

@@ -355,12 +355,6 @@ def test_every_problem_is_listed_at_once() -> None:
     )
 
 
-def test_sources_not_in_this_release_are_refused() -> None:
-    """A source the contract names but this release cannot read is refused at start-up, not ignored."""
-    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SOURCE": "celery"}
-    assert any("source 'celery' is not available in this release" in line for line in problems(env))
-
-
 @pytest.mark.parametrize(
     ("env", "expected"),
     [

@@ -22,6 +22,7 @@ SIGNAL_TIMEOUT = 5.0
 
 SOURCE_MODULES: dict[str, str] = {
     "rq": "autoscaler.signals.rq",
+    "celery": "autoscaler.signals.celery",
     "dramatiq": "autoscaler.signals.dramatiq",
     "redis_list": "autoscaler.signals.redis_list",
     "sql": "autoscaler.signals.sql",
