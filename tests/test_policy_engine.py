@@ -149,9 +149,7 @@ def test_manual_change_is_detected_and_held() -> None:
     config = worker(downscale_delay=0, manual_hold=600)
     state = ProcessState(history=((NOW - 5, 2),), last_set=2)
     first, state = decide(obs(6, Reading(at=NOW, depth=0, latency=0.0, busy=0)), state, config, NOW)
-    later, state = decide(
-        obs(6, Reading(at=NOW + 601, depth=0, latency=0.0, busy=0)), state, config, NOW + 601
-    )
+    later, state = decide(obs(6, Reading(at=NOW + 601, depth=0, latency=0.0, busy=0)), state, config, NOW + 601)
     assert (True, 6, Reason.HELD_MANUAL) == (first.manual_change, first.desired, first.reason)
     assert (False, 1, Reason.SCALE_DOWN) == (later.manual_change, later.desired, later.reason)
 
