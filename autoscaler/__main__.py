@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from autoscaler import __version__, logs, plan
+from autoscaler import __version__, logs, plan, simulate
 from autoscaler.config import DEFAULT_API_URL, Settings, check_api_url, load_settings, require_runtime, resolve_token
 from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
 from autoscaler.errors import ConfigError, HerokuError, SignalError
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object")
     plan.configure_parser(
         commands.add_parser("plan", help="the cheapest dyno size and count for a RAM-bound app (offline)")
+    )
+    simulate.configure_parser(
+        commands.add_parser("simulate", help="what each scaling policy would have done to a workload (offline)")
     )
     return parser
 
@@ -242,6 +245,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_once(environ, out)
         if args.command == "check":
             return cmd_check(environ, out, args.json)
+        if args.command == "simulate":
+            return simulate.run(args, out, environ)
         if args.command == "plan":
             return plan.run(args, out, environ, fetch_sizes=_live_sizes(environ))
     except ConfigError as exc:

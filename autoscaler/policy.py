@@ -343,7 +343,11 @@ def _learn(reading: Reading, state: ProcessState, serving: int, config: ProcessC
     if state.previous is not None and depth is not None and serving > 0 and arrival is not None:
         then, depth_then, _ = state.previous
         elapsed = reading.at - then
-        if elapsed > 0 and depth_then > 0 and depth > 0:  # saturated both times: departures measure capacity
+        # Departures measure capacity only while every worker is busy (else they measure arrivals):
+        # a busy count at capacity, or without one a backlog of at least two jobs per worker.
+        workers = serving * config.concurrency
+        saturated = reading.busy >= workers if reading.busy is not None else depth >= 2 * workers
+        if elapsed > 0 and depth_then > 0 and depth > 0 and saturated:
             departures = max(0.0, (depth_then - depth) / elapsed + arrival)
             sample = departures / serving
             per_dyno = sample if per_dyno is None else (1 - EWMA_WEIGHT) * per_dyno + EWMA_WEIGHT * sample

@@ -161,7 +161,6 @@ def run_soak(ticks: int = 5000, fault_rate: float = 0.2, seed: int = 7) -> SoakR
             "AUTOSCALER_PROCESSES__WORKER__MIN_DYNOS": str(MIN_DYNOS),
             "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": str(MAX_DYNOS),
             "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "50",
-            "AUTOSCALER_PROCESSES__WORKER__MAX_LATENCY": "60",
             "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "120",
             "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "30",
         }

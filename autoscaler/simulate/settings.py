@@ -1,0 +1,103 @@
+"""What one simulation run assumes: the process, its targets and the platform's behaviour.
+
+Every value has a documented default (printed at the top of the report) that a flag or a
+``--config`` JSON file overrides. The process fields become the
+:class:`~autoscaler.config.ProcessConfig` the engine (``ours``) is given, so the engine is
+judged with the very configuration a user would deploy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from autoscaler.config import ProcessConfig
+from autoscaler.errors import ConfigError
+from autoscaler.simulate.workloads import Kind
+from autoscaler.sizes import DynoSize
+
+START_EPOCH = 1_704_067_200.0
+"""Wall-clock time of second 0 of every run: 2024-01-01 00:00 UTC, a Monday (schedules see it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindDefaults:
+    per_dyno: int
+    service_ms: float
+    size: str
+    min_dynos: int
+    max_dynos: int
+    target: float
+    """web: p95 queue time in ms; worker: MAX_LATENCY in seconds."""
+
+
+DEFAULTS: dict[Kind, KindDefaults] = {
+    # shared/facts/scaling.md §8: 4 processes per Standard-2X, 120 ms app time, p95 queue wait ≤ 50 ms.
+    "web": KindDefaults(per_dyno=4, service_ms=120.0, size="standard-2x", min_dynos=1, max_dynos=20, target=50.0),
+    # §9: 5 jobs at once per dyno, 2 s per job; the oldest job may wait a minute.
+    "worker": KindDefaults(per_dyno=5, service_ms=2000.0, size="standard-2x", min_dynos=1, max_dynos=20, target=60.0),
+}
+
+KilledJobs = Literal["requeue", "lost"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Everything a run needs besides the workload and the policies."""
+
+    kind: Kind
+    per_dyno: int
+    """web: processes per dyno (PROCESSES_PER_DYNO); worker: jobs at once per dyno (CONCURRENCY)."""
+    service_s: float
+    """App time or job duration when the trace has no ``service_ms`` column."""
+    size: DynoSize
+    monthly_usd: float
+    min_dynos: int
+    max_dynos: int
+    target_s: float
+    """web: the p95 request queue-time target; worker: MAX_LATENCY. Both in seconds."""
+    jobs_per_dyno: float | None = None
+    interval: int = 15
+    """Seconds between the daemon's ticks (AUTOSCALER_INTERVAL)."""
+    window_s: int = 60
+    """Seconds of request samples behind one web reading (the web source's WINDOW)."""
+    boot_s: tuple[float, float] = (20.0, 60.0)
+    drain_s: float = 30.0
+    """SIGTERM to SIGKILL on scale-down."""
+    api_failure_rate: float = 0.0
+    """Share of Platform API calls that fail (5xx or timeout), drawn per second, the same for every policy."""
+    killed_jobs: KilledJobs = "requeue"
+    seed: int = 1
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    """Further ProcessConfig fields for the engine (DOWNSCALE_DELAY, TOLERANCE, ...)."""
+
+    @property
+    def per_second_usd(self) -> float:
+        return self.monthly_usd / (720 * 3600)
+
+    def process_config(self) -> ProcessConfig:
+        """The configuration the daemon would be deployed with for this process."""
+        fields: dict[str, Any] = {
+            "min_dynos": self.min_dynos,
+            "max_dynos": self.max_dynos,
+            "size": self.size.name,
+        }
+        if self.kind == "web":
+            fields.update(source="web", queue_time_ms=self.target_s * 1000, processes_per_dyno=self.per_dyno)
+        else:
+            fields.update(source="rq", max_latency=self.target_s, concurrency=self.per_dyno)
+            if self.jobs_per_dyno is not None:
+                fields["jobs_per_dyno"] = self.jobs_per_dyno
+        fields.update(self.engine)
+        try:
+            return ProcessConfig(**fields)
+        except ValidationError as exc:
+            raise ConfigError([_field_problem(err) for err in exc.errors()]) from None
+
+
+def _field_problem(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())) or "config"
+    return f"--config: {where}: {error.get('msg', 'invalid')}"
