@@ -57,6 +57,17 @@ EWMA_WEIGHT = 0.3
 """Weight of the newest sample in the smoothed arrival rate, throughput and model correction."""
 CORRECTION_RANGE = (0.5, 4.0)
 """Bounds of the web model's online correction of the app time."""
+MIN_ARRIVAL_SAMPLE = 5
+MIN_ARRIVAL_WINDOW = 10.0
+"""Waiting jobs, and seconds the oldest has waited, before ``depth / latency`` is used as an arrival
+rate: a handful of jobs over a few seconds is a Poisson burst, not a rate."""
+HEAD_STUCK = 0.9
+"""The oldest job aged by at least this share of the interval: the head of the queue did not move."""
+MIN_OBSERVED_WAIT = 0.001
+"""Seconds of p95 queue wait below which an observation says nothing about the app time."""
+MAX_WEB_STEP = 2.0
+"""The proportional web rule at most doubles the dynos per tick: queue time grows without bound near
+saturation, so its ratio to the target overstates the capacity missing (the model sizes the rest)."""
 
 
 class Reason(StrEnum):
@@ -182,7 +193,14 @@ class _Want:
 
 
 def _within(ratio: float, tolerance: float) -> bool:
+    """For load-per-dyno targets (backlog): no change within the band on either side."""
     return abs(ratio - 1.0) <= tolerance
+
+
+def _below_within(ratio: float, tolerance: float) -> bool:
+    """For time targets (p95 queue time, oldest job): anything above the target breaches the SLO, so the
+    band lies below it only: no scale-down while within TOLERANCE under the target."""
+    return 1.0 - tolerance <= ratio <= 1.0
 
 
 def _backlog(reading: Reading, config: ProcessConfig, ready: int) -> _Want | None:
@@ -207,14 +225,14 @@ def _latency(reading: Reading, config: ProcessConfig, ready: int, state: Process
     depth = reading.depth
     if rate is not None and rate > 0 and depth is not None:
         return _Want(
-            _drain(depth, state.arrival_rate or 0.0, rate, ready, config),
+            _drain(depth, latency, state.arrival_rate or 0.0, rate, ready, config),
             _drain_why(latency, depth, state, rate, config),
             burst,
         )
     if ready == 0:
         need = 1 if (depth or 0) > 0 or latency > 0 else 0
         return _Want(need, f"oldest job {latency:.1f}s with no dyno running → {need}", burst)
-    if _within(ratio, config.tolerance):
+    if _below_within(ratio, config.tolerance):
         return _Want(ready, f"oldest job {latency:.1f}s within {config.tolerance:.0%} of target {target:g}s")
     need = math.ceil(ready * ratio)
     if ratio > 1:
@@ -223,17 +241,20 @@ def _latency(reading: Reading, config: ProcessConfig, ready: int, state: Process
     return _Want(need, f"oldest job {latency:.1f}s {verb} target {target:g}s → {need}", burst)
 
 
-def _drain(depth: int, arrivals: float, rate: float, ready: int, config: ProcessConfig) -> int:
-    """Dynos that finish the backlog plus what arrives within MAX_LATENCY (Little's law, the
-    backlog-drain formula of scaling.md §9). Dynos already running work the whole time; new
-    ones only after BOOT_TIME."""
+def _drain(depth: int, latency: float, arrivals: float, rate: float, ready: int, config: ProcessConfig) -> int:
+    """Dynos that keep up with arrivals and finish the backlog before its oldest job breaches
+    MAX_LATENCY (Little's law and the backlog-drain formula of scaling.md §9, counting that
+    running dynos work the whole time while new ones help only after BOOT_TIME)."""
     target = config.max_latency or 0.0
-    work = depth + arrivals * target
+    remaining = max(target - latency, target / 4)  # until the oldest waiting job breaches
     steady = math.ceil(arrivals / rate) if arrivals > 0 else 0
-    if work <= ready * rate * target:
-        return max(steady, math.ceil(work / (rate * target)) if work > 0 else 0)
-    horizon = max(target - config.boot_time, target / 4)
-    return max(steady, ready + math.ceil((work - ready * rate * target) / (rate * horizon)))
+    if ready > 0 and steady > ready and _within(arrivals / (ready * rate), config.tolerance):
+        steady = ready  # arrivals within the band of what the running dynos do: no change for noise
+    work = depth + arrivals * remaining
+    if work <= ready * rate * remaining:
+        return max(steady, math.ceil(work / (rate * remaining)) if work > 0 else 0)
+    horizon = max(remaining - config.boot_time, target / 2)
+    return max(steady, ready + math.ceil((work - ready * rate * remaining) / (rate * horizon)))
 
 
 def _drain_why(latency: float, depth: int, state: ProcessState, rate: float, config: ProcessConfig) -> str:
@@ -259,10 +280,10 @@ def _web(reading: Reading, config: ProcessConfig, ready: int, state: ProcessStat
         ratio = p95 / target
         if ready == 0:
             wants.append(_Want(1, "web needs at least one dyno", ratio >= PANIC_FACTOR))
-        elif _within(ratio, config.tolerance):
+        elif _below_within(ratio, config.tolerance):
             wants.append(_Want(ready, f"p95 queue time {p95:.0f}ms within {config.tolerance:.0%} of {target:g}ms"))
         else:
-            need = math.ceil(ready * ratio)
+            need = math.ceil(ready * min(ratio, MAX_WEB_STEP))
             wants.append(
                 _Want(need, f"p95 queue time {p95:.0f}ms vs target {target:g}ms → {need}", ratio >= PANIC_FACTOR)
             )
@@ -312,8 +333,10 @@ def _correct_model(reading: Reading, config: ProcessConfig, state: ProcessState,
         return queueing.wait_quantile(k, per_dyno, service_s, 0.95)
 
     low, high = CORRECTION_RANGE
-    if observed <= 0 and predicted(state.correction) <= 0:
-        return state.correction  # both say "no queue": nothing to learn
+    if observed < MIN_OBSERVED_WAIT and predicted(state.correction) <= config.queue_time_ms / 1000:
+        # No queueing visible and the model agrees the target is met: a p95 of 0 says only that fewer
+        # than 5 % waited, not how fast the app is, so there is nothing to learn from it.
+        return state.correction
     for _ in range(40):  # bisection on the factor: predicted() grows with it
         mid = math.sqrt(low * high)
         if predicted(mid) < observed:
@@ -331,26 +354,54 @@ def _busy(reading: Reading, config: ProcessConfig) -> _Want | None:
     return _Want(need, f"{reading.busy} running jobs keep {need}")
 
 
+def _ewma(old: float | None, sample: float) -> float:
+    return sample if old is None else (1 - EWMA_WEIGHT) * old + EWMA_WEIGHT * sample
+
+
 def _learn(reading: Reading, state: ProcessState, serving: int, config: ProcessConfig) -> ProcessState:
-    """Update the measured arrival rate and per-dyno throughput from successive readings."""
+    """Update the measured arrival rate and per-dyno throughput from successive readings.
+
+    Arrivals: while some workers are idle, Little's law on the workers (busy = arrivals × job time,
+    and job time = CONCURRENCY / per-dyno throughput); while every worker is busy, Little's law on
+    the queue (what waits arrived within the oldest job's wait), once enough jobs have waited long
+    enough for that to be a rate rather than a burst, and only while the head of the queue moves.
+    Per-dyno throughput: from two readings with every worker busy, as what arrived minus what the
+    backlog grew, per serving dyno. A batch dump (the head does not move: every waiting job was
+    enqueued at once) is no arrival rate; its drain alone measures the throughput, from below.
+    """
     arrival, per_dyno = state.arrival_rate, state.per_dyno_rate
-    depth, latency = reading.depth, reading.latency
-    if depth is not None and latency is not None and latency > 0 and not reading.latency_is_lower_bound:
-        sample = depth / latency  # Little's law: what waits arrived within the oldest job's wait
-        arrival = sample if arrival is None else (1 - EWMA_WEIGHT) * arrival + EWMA_WEIGHT * sample
-    elif depth == 0 and arrival is not None:
-        arrival *= 1 - EWMA_WEIGHT
-    if state.previous is not None and depth is not None and serving > 0 and arrival is not None:
-        then, depth_then, _ = state.previous
-        elapsed = reading.at - then
-        # Departures measure capacity only while every worker is busy (else they measure arrivals):
-        # a busy count at capacity, or without one a backlog of at least two jobs per worker.
-        workers = serving * config.concurrency
-        saturated = reading.busy >= workers if reading.busy is not None else depth >= 2 * workers
-        if elapsed > 0 and depth_then > 0 and depth > 0 and saturated:
-            departures = max(0.0, (depth_then - depth) / elapsed + arrival)
-            sample = departures / serving
-            per_dyno = sample if per_dyno is None else (1 - EWMA_WEIGHT) * per_dyno + EWMA_WEIGHT * sample
+    depth, latency, busy = reading.depth, reading.latency, reading.busy
+    workers = serving * config.concurrency
+    saturated = busy >= workers if busy is not None else (depth is not None and depth >= 2 * workers)
+    previous = state.previous
+    elapsed = reading.at - previous[0] if previous is not None else 0.0
+    head_stuck = (
+        previous is not None and elapsed > 0 and latency is not None and latency - previous[2] >= HEAD_STUCK * elapsed
+    )
+    queue_sample = None
+    if (
+        depth is not None
+        and depth >= MIN_ARRIVAL_SAMPLE
+        and latency is not None
+        and latency >= MIN_ARRIVAL_WINDOW
+        and not reading.latency_is_lower_bound
+        and not head_stuck
+    ):
+        queue_sample = depth / latency
+    rate = _per_dyno_rate(config, state)
+    sample = None
+    if saturated or busy is None:
+        sample = queue_sample
+    elif rate is not None:
+        sample = busy * rate / config.concurrency
+    if sample is not None:
+        arrival = _ewma(arrival, sample)
+    if saturated and previous is not None and elapsed > 0 and depth is not None and previous[1] > 0 and serving > 0:
+        drained = (previous[1] - depth) / elapsed
+        if queue_sample is not None:
+            per_dyno = _ewma(per_dyno, max(0.0, queue_sample + drained) / serving)
+        elif head_stuck and drained > 0:
+            per_dyno = _ewma(per_dyno, drained / serving)
     previous = (reading.at, depth, latency or 0.0) if depth is not None else state.previous
     correction = _correct_model(reading, config, state, serving)
     return replace(state, arrival_rate=arrival, per_dyno_rate=per_dyno, previous=previous, correction=correction)

@@ -144,9 +144,9 @@ CASES = [
         reason=Reason.SCALE_UP,
     ),
     Case(
-        "latency: within the tolerance band, no change",
+        "latency: within the tolerance band below the target, no change",
         4,
-        r(None, 32.0, 0),
+        r(None, 28.0, 0),
         config=cfg(jobs_per_dyno=None, max_latency=30),
         history=((NOW - 10, 4),),
         desired=4,
@@ -161,9 +161,9 @@ CASES = [
         reason=Reason.WITHIN_TARGET,
     ),
     Case(
-        "latency: just over the band adds at least one dyno",
+        "latency: just over the target adds at least one dyno (the band lies below a time target)",
         4,
-        r(None, 34.0, 0),
+        r(None, 31.0, 0),
         config=cfg(jobs_per_dyno=None, max_latency=30),
         desired=5,
         reason=Reason.SCALE_UP,
@@ -218,16 +218,17 @@ CASES = [
         desired=5,
         reason=Reason.HELD_DOWNSCALE_DELAY,
     ),
-    # Arrivals: EWMA of 1.0/s and 1200/100 s (Little's law) = 4.3/s. Work within 120 s: 1200 + 4.3 × 120 = 1716
-    # jobs; 5 running dynos do 5 × 2 × 120 = 1200; the rest, 516, by new dynos in 120 − 60 s of boot at 2/s:
-    # ceil(516 / 120) = 5 more → 10.
+    # Arrivals: EWMA of 1.0/s and 1200/100 s (Little's law on the queue: all 10 workers are busy) = 4.3/s.
+    # The oldest job breaches in 120 − 100 = 20 s, less than a quarter of the target, so 30 s: work in that
+    # time 1200 + 4.3 × 30 = 1329 jobs; 10 running dynos do 10 × 2 × 30 = 600; the other 729, by new dynos
+    # over max(30 − 60 s of boot, 60) = 60 s at 2/s: ceil(729 / 120) = 7 more → 17.
     Case(
-        "latency: measured throughput drains the backlog within the target (Little's law)",
-        5,
-        r(1200, 100.0, 5),
+        "latency: measured throughput drains the backlog before the oldest job breaches (Little's law)",
+        10,
+        r(1200, 100.0, 10),
         config=cfg(jobs_per_dyno=None, max_latency=120, boot_time=60, max_dynos=50),
         state={"per_dyno_rate": 2.0, "arrival_rate": 1.0},
-        desired=10,
+        desired=17,
         reason=Reason.SCALE_UP,
     ),
     Case(

@@ -80,8 +80,8 @@ def web_reading(rate: float, p95: float, app_time: float = 120.0) -> Reading:
 
 
 def test_web_proportional_within_tolerance_holds() -> None:
-    """p95 queue time within 10 % of the target: no change (no rate, so no model)."""
-    reading = Reading(at=NOW, queue_time_p95=53.0)
+    """p95 queue time within 10 % under the target: no change (no rate, so no model)."""
+    reading = Reading(at=NOW, queue_time_p95=47.0)
     decision, _ = decide(obs(5, reading, "web"), ProcessState(history=((NOW - 5, 5),)), web(), NOW)
     assert (5, Reason.WITHIN_TARGET) == (decision.desired, decision.reason)
 
@@ -101,25 +101,6 @@ def test_web_model_matches_the_worked_example() -> None:
         obs(11, reading, "web"), ProcessState(history=((NOW - 5, 11),)), web(processes_per_dyno=4), NOW
     )
     assert (11, 11) == (decision.recommendation, decision.desired)
-
-
-def test_web_model_reacts_before_the_proportional_rule_on_a_ramp() -> None:
-    """On a load ramp the queue time stays near 0 until the dynos saturate, so the proportional rule
-    alone waits; the random-routing model asks for dynos as soon as the rate needs them."""
-    config = web(processes_per_dyno=4)
-    with_model: list[int] = []
-    proportional_only: list[int] = []
-    for rate in (60.0, 90.0, 120.0, 150.0):
-        # What 6 dynos would show at this rate, from the same queueing model.
-        p95 = queueing.wait_quantile(4, rate / 6, 0.120, 0.95) * 1000 if rate * 0.12 / 6 < 4 else 5000.0
-        state = ProcessState(history=((NOW - 5, 6),))
-        full, _ = decide(obs(6, web_reading(rate, p95), "web"), state, config, NOW)
-        alone, _ = decide(obs(6, Reading(at=NOW, queue_time_p95=p95), "web"), state, config, NOW)
-        with_model.append(full.desired)
-        proportional_only.append(alone.desired)
-    first_up_model = next(i for i, n in enumerate(with_model) if n > 6)
-    first_up_alone = next((i for i, n in enumerate(proportional_only) if n > 6), len(proportional_only))
-    assert first_up_model < first_up_alone, (with_model, proportional_only)
 
 
 def test_web_model_correction_learns_a_slower_app() -> None:
