@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format clean soak bench
+.PHONY: demo daemon-demo test check lint typecheck format clean soak bench
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt -e '.[dev]'
 	touch $(STAMP)
 
-## demo: the main job on a built-in default (a local stand-in API, a real RQ backlog in local Redis)
+## demo: the main job on a built-in default: simulate the default scenario, print the table, write the plot
 demo: $(STAMP)
+	mkdir -p out
+	$(BIN)/python -m autoscaler simulate --plot out/simulate.png
+
+## daemon-demo: the real daemon on this machine: an RQ backlog in local Redis, a local stand-in Platform API
+daemon-demo: $(STAMP)
 	$(BIN)/python -m autoscaler.demo
 
 ## test: lint, type-check and the whole test suite (what CI runs)
