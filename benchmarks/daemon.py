@@ -62,7 +62,6 @@ def _env(api_url: str, redis_url: str, interval: str = "15") -> dict[str, str]:
             prefix + "QUEUES": f"bench-{name}",
             prefix + "MAX_DYNOS": "10",
             prefix + "JOBS_PER_DYNO": "100",
-            prefix + "MAX_LATENCY": "600",
         }
     return env
 

@@ -67,8 +67,10 @@ def main() -> int:
         ok = dominated == "none" and isinstance(vs, float) and vs <= 0.15
         met += ok
         print(f"| {scenario} {kind} | " + " | ".join(cells) + f" | {vs_text} | {dominated} |")
-    print(f"\nSLO minutes / USD for the scenario; seed {args.seed}; {len(SCENARIOS)} scenarios in "
-          f"{time.monotonic() - start:.1f} s; ours undominated and within 15 % of clairvoyant cost on {met}.")
+    print(
+        f"\nSLO minutes / USD for the scenario; seed {args.seed}; {len(SCENARIOS)} scenarios in "
+        f"{time.monotonic() - start:.1f} s; ours undominated and within 15 % of clairvoyant cost on {met}."
+    )
     return 0
 
 
