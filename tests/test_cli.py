@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -220,3 +221,31 @@ def test_plan_bad_input_exits_2(fake: FakeHeroku, redis_url: str) -> None:
     proc = command("plan", "--ram-per-process", "-5", "--processes", "10", env=environment(fake, redis_url))
     assert (2, False) == (proc.returncode, "Traceback" in proc.stderr)
     assert "--ram-per-process" in proc.stderr
+
+
+def test_sigterm_mid_patch_exits_0_within_10s(fake: FakeHeroku, redis_url: str) -> None:
+    """SIGTERM while the PATCH hangs on a slow API still exits 0 within 10 s."""
+    enqueue(redis_url, 45)
+    patching = threading.Event()
+
+    def slow_patch(method: str, path: str) -> str | None:
+        if method == "PATCH":
+            patching.set()
+            return "slow"
+        return None
+
+    fake.slow_seconds = 30
+    fake.fault = slow_patch
+    proc = start_daemon(environment(fake, redis_url, AUTOSCALER_STATE_URL=redis_url), fake)
+    try:
+        assert patching.wait(20)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert 0 == proc.returncode
+    assert elapsed < 10

@@ -265,3 +265,48 @@ def test_an_exception_inside_a_tick_is_logged_and_the_next_tick_runs(redis_url: 
     decisions = [e for e in captured if e["event"] == "decision"]
     assert (1, True) == (len(crashed), len(decisions) >= 1)
     assert "ZeroDivisionError" in str(crashed[0].get("exc_info", "")) or crashed[0].get("exc_info") is True
+
+
+@pytest.fixture
+def amqp_proxy() -> Iterator[FaultProxy]:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        service_unavailable("RabbitMQ at 127.0.0.1:5672", "install rabbitmq-server, or run .ci/run")
+    proxy = FaultProxy("127.0.0.1", 5672)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_rabbitmq_restart_mid_run(amqp_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+    """RabbitMQ going away and coming back (celery source, passive declare): unknown and held, then
+    recovered on the same daemon."""
+    formation = Formation(api, quantity=5)
+    settings = load_settings(
+        {
+            "HEROKU_API_KEY": TOKEN,
+            "AUTOSCALER_APP": APP,
+            "CLOUDAMQP_URL": f"amqp://guest:guest@127.0.0.1:{amqp_proxy.port}//",
+            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "celery",
+            "AUTOSCALER_PROCESSES__WORKER__QUEUES": "fault-test-queue",
+            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
+            "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "3600",
+        }
+    )
+    daemon = make_daemon(settings, clock)
+    try:
+        reasons = [daemon.tick().decisions[0].reason.value]
+        amqp_proxy.stop()
+        clock.advance(15)
+        reasons.append(daemon.tick().decisions[0].reason.value)
+        amqp_proxy.start()
+        clock.advance(15)
+        reasons.append(daemon.tick().decisions[0].reason.value)
+    finally:
+        daemon.close()
+    assert ["held_downscale_delay", "held_signal_unknown", "held_downscale_delay"] == reasons
+    assert (5, []) == (formation.quantity, formation.patches)
