@@ -384,7 +384,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback ranges (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -405,7 +406,7 @@ def check_api_url(url: str) -> str | None:
     except ValueError:
         return problem
     scheme = parts.scheme.lower()
-    if host and (scheme == "https" or (scheme == "http" and _is_loopback(host))):
+    if host and (scheme == "https" or (scheme == "http" and is_loopback(host))):
         return None
     return problem
 

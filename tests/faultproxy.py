@@ -21,6 +21,10 @@ class FaultProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
 
+    def redis_url(self, redis_url: str) -> str:
+        """``redis_url`` (the test database) through this proxy; call after :meth:`start`."""
+        return f"redis://127.0.0.1:{self.port}/{redis_url.rsplit('/', 1)[1]}"
+
     def start(self) -> int:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

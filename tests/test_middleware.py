@@ -54,7 +54,8 @@ from autoscaler.middleware import (
 from autoscaler.signals.redis_conn import connect
 from autoscaler.signals.web import GRACE_SECONDS, WebSource, WebStats, bucket_bounds
 from tests.conftest import ROOT, FakeClock
-from tests.test_signal_web import RedisProxy, counting_client
+from tests.faultproxy import FaultProxy
+from tests.test_signal_web import counting_client
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -400,9 +401,9 @@ def test_counts_survive_a_redis_outage(
 ) -> None:
     """Redis goes away: flushes fail and the counts wait in memory; Redis comes back: the
     next flush writes them all, and the recovery is logged."""
-    proxy = RedisProxy()
+    proxy = FaultProxy("127.0.0.1", 6379)
     proxy.start()
-    recorder = recorders(proxy.url(redis_url), process="web", flush_interval=3600)
+    recorder = recorders(proxy.redis_url(redis_url), process="web", flush_interval=3600)
     try:
         recorder.record(time.time(), 0.01, 12.0)
         assert recorder.flush()

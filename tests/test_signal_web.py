@@ -9,10 +9,8 @@ recorder cannot produce them.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,76 +35,9 @@ from autoscaler.signals.web import (
     histogram_quantile,
 )
 from tests.conftest import FakeClock
+from tests.faultproxy import FaultProxy
 
 # --- helpers shared with test_middleware.py -------------------------------------------------
-
-
-class RedisProxy:
-    """A loopback TCP forwarder to the test Redis that can be cut and restored: a Redis
-    outage (connection refused, open connections dropped) without touching the shared
-    server."""
-
-    def __init__(self, target_port: int = 6379) -> None:
-        self.target = ("127.0.0.1", target_port)
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port: int = probe.getsockname()[1]
-        probe.close()
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def url(self, redis_url: str) -> str:
-        """``redis_url`` (the test database) through this proxy."""
-        db = redis_url.rsplit("/", 1)[1]
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        listener.settimeout(0.05)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        """Refuse new connections and drop the open ones."""
-        with self._lock:
-            listener, self._listener = self._listener, None
-            sockets, self._sockets = self._sockets, []
-        if listener is not None:
-            listener.close()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener:
-            try:
-                downstream, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets += [downstream, upstream]
-            for src, dst in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def counting_client(url: str) -> tuple[redis.Redis, list[bytes]]:
@@ -446,9 +377,9 @@ def test_redis_outage_is_unknown_and_recovers(recorders: Callable[..., Recorder]
     recorder = recorders()
     recorder.record(base + 1, 0.01, 2.0)
     recorder.flush()
-    proxy = RedisProxy()
+    proxy = FaultProxy("127.0.0.1", 6379)
     proxy.start()
-    source_client = connect(proxy.url(redis_url), timeout=1.0)
+    source_client = connect(proxy.redis_url(redis_url), timeout=1.0)
     source = WebSource(source_client, window=5)
     try:
         first = source.read(complete(base)).rate

@@ -33,7 +33,6 @@ could appear.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import time
@@ -43,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from autoscaler import __version__
+from autoscaler.config import is_loopback
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading, check_count, check_seconds
@@ -102,15 +102,6 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
     return value
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _config_problems(
     url: str, pointers: dict[str, str | None], token: str | None, token_header: str | None, timeout: float
 ) -> list[str]:
@@ -125,7 +116,7 @@ def _config_problems(
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"} or not host:
         problems.append("url: must be an http:// or https:// URL with a host")
-    elif token and scheme == "http" and not _is_loopback(host):
+    elif token and scheme == "http" and not is_loopback(host):
         problems.append("url: https:// is required to send TOKEN (http:// only for loopback hosts)")
     for field, value in pointers.items():
         if value is not None:
