@@ -229,8 +229,8 @@ def _latency(reading: Reading, config: ProcessConfig, ready: int, state: Process
             _drain_why(latency, depth, state, rate, config),
             burst,
         )
-    if ready == 0:
-        need = 1 if (depth or 0) > 0 or latency > 0 else 0
+    if ready == 0:  # from zero: one dyno, or as many as the latency says one dyno would need
+        need = max(1, math.ceil(ratio)) if (depth or 0) > 0 or latency > 0 else 0
         return _Want(need, f"oldest job {latency:.1f}s with no dyno running → {need}", burst)
     if _below_within(ratio, config.tolerance):
         return _Want(ready, f"oldest job {latency:.1f}s within {config.tolerance:.0%} of target {target:g}s")

@@ -171,7 +171,7 @@ CASES = [
     Case(
         "latency: from zero on the first waiting job",
         0,
-        r(None, 5.0, 0),
+        r(None, 0.5, 0),
         config=cfg(jobs_per_dyno=None, max_latency=1, min_dynos=0),
         desired=1,
         reason=Reason.SCALE_UP,
