@@ -43,8 +43,10 @@ and the read retried once, so a server restart or a terminated backend costs no 
 ``postgres://`` URLs are rewritten to ``postgresql://``; unless the URL says otherwise
 the connection uses ``application_name=autoscaler``, a connect timeout, TCP keepalives,
 and ``sslmode=require`` for any host that is not loopback or a Unix socket (Heroku
-Postgres needs SSL; ``?sslmode=...`` in the URL wins). Each read is one pipelined
-``BEGIN READ ONLY; SET LOCAL statement_timeout; <query>`` and a ``ROLLBACK``: nothing is
+Postgres needs SSL; ``?sslmode=...`` in the URL wins). Each read is a read-only
+transaction: ``BEGIN READ ONLY``, then ``SET LOCAL statement_timeout`` and the query in one
+libpq pipeline, then ``ROLLBACK`` (4 statements; measured by ``benchmarks.sources``: 4 round
+trips on loopback, as psycopg waits for the ``BEGIN`` and syncs the pipeline). Nothing is
 ever written, and session state is not relied on, so it works through a
 transaction-pooling PgBouncer (Heroku connection pooling). Prepared statements are off
 for the same reason.
