@@ -45,7 +45,8 @@ MIN_DYNOS, MAX_DYNOS = 1, 12
 
 
 class WanderingSource:
-    """A backlog that wanders (random walk with bursts) and fails 5 % of the time."""
+    """A backlog that wanders (mean-reverting around 200 jobs, with bursts of 400 jobs 3 % of the
+    time) and fails 5 % of the time."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -54,7 +55,8 @@ class WanderingSource:
         self.last_ok = True
 
     def read(self, now: float) -> Reading:
-        self.depth = max(0, self.depth + self.rng.randint(-40, 40) + (500 if self.rng.random() < 0.01 else 0))
+        burst = 400 if self.rng.random() < 0.03 else 0
+        self.depth = int(self.depth * 0.85) + self.rng.randint(0, 60) + burst
         if self.rng.random() < 0.05:
             self.failed += 1
             self.last_ok = False
@@ -161,8 +163,8 @@ def run_soak(ticks: int = 5000, fault_rate: float = 0.2, seed: int = 7) -> SoakR
             "AUTOSCALER_PROCESSES__WORKER__MIN_DYNOS": str(MIN_DYNOS),
             "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": str(MAX_DYNOS),
             "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "50",
-            "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "120",
-            "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "30",
+            "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "45",
+            "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "15",
         }
     )
     out = io.StringIO()
