@@ -369,6 +369,8 @@ def _learn(reading: Reading, state: ProcessState, serving: int, config: ProcessC
     backlog grew, per serving dyno. A batch dump (the head does not move: every waiting job was
     enqueued at once) is no arrival rate; its drain alone measures the throughput, from below.
     """
+    if state.previous is not None and reading.at <= state.previous[0]:
+        return state  # a reading already learned from (or an older one) teaches nothing new
     arrival, per_dyno = state.arrival_rate, state.per_dyno_rate
     depth, latency, busy = reading.depth, reading.latency, reading.busy
     workers = serving * config.concurrency
