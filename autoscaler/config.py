@@ -303,10 +303,7 @@ class Settings(BaseSettings):
         """:meth:`source_url`, or ConfigError naming the variable to set."""
         url = self.source_url(process)
         if url is None:
-            fallback = {"sql": "DATABASE_URL", "celery": "REDIS_URL or CLOUDAMQP_URL", "http_json": "nothing"}.get(
-                process.source, "REDIS_TLS_URL / REDIS_URL"
-            )
-            raise ConfigError([f"AUTOSCALER_PROCESSES__{name.upper()}__URL: required: set it, or {fallback}"])
+            raise ConfigError([f"AUTOSCALER_PROCESSES__{name.upper()}__URL: required: {url_needed(process)}"])
         return url
 
     def rq_prefix(self, process: ProcessConfig) -> str:
@@ -428,17 +425,24 @@ def _process_problems(settings: Settings) -> list[str]:
     return problems
 
 
+_URL_NEEDED = {
+    "sql": "set it, or DATABASE_URL",
+    "http_json": "the URL to GET",
+    "celery": "set it, or CLOUDAMQP_URL / REDIS_TLS_URL / REDIS_URL",
+}
+
+
+def url_needed(process: ProcessConfig) -> str:
+    """What to set when a process's source has no URL (its own, or an add-on variable)."""
+    return _URL_NEEDED.get(process.source, "set it, or REDIS_TLS_URL / REDIS_URL")
+
+
 def _source_problems(var: str, process: ProcessConfig, settings: Settings) -> list[str]:
     """What a source needs beyond the common fields."""
     problems: list[str] = []
     url = settings.source_url(process)
     if url is None:
-        needs = {
-            "sql": "set it, or DATABASE_URL",
-            "http_json": "the URL to GET",
-            "celery": "set it, or CLOUDAMQP_URL / REDIS_TLS_URL / REDIS_URL",
-        }
-        problems.append(f"{var}__URL: required: {needs.get(process.source, 'set it, or REDIS_TLS_URL / REDIS_URL')}")
+        problems.append(f"{var}__URL: required: {url_needed(process)}")
     elif "://" not in url:
         problems.append(f"{var}__URL: not a URL: {redact_url(url)!r}")
     if process.source == "sql" and (process.query is None) == (process.preset is None):

@@ -135,6 +135,8 @@ class Daemon:
         self.lease = lease
         self.notifier: Notifier = notifier or NullNotifier()
         self.alerts = Alerts(self.notifier, self.app, settings.notify_after)
+        self._prices = {sizes.normalize(name): price for name, price in settings.prices.items()}
+        """AUTOSCALER_PRICES by catalogue key."""
         self.log = get_logger(app=self.app)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
@@ -289,14 +291,13 @@ class Daemon:
         return reading
 
     def _limits(self, formation: Mapping[str, Formation]) -> AppLimits:
-        prices = {sizes.normalize(name): price for name, price in self.settings.prices.items()}
         others = [f for name, f in formation.items() if name not in self.settings.processes]
-        other_cost = sum(f.quantity * (monthly_price(f.size, prices) or 0.0) for f in others)
+        other_cost = sum(f.quantity * (monthly_price(f.size, self._prices) or 0.0) for f in others)
         return AppLimits(
             other_dynos=sum(f.quantity for f in others),
             max_monthly_cost=self.settings.max_monthly_cost,
             other_monthly_cost=other_cost,
-            prices=prices,
+            prices=self._prices,
         )
 
     def decide(self, observations: Mapping[str, Observation], formation: Mapping[str, Formation]) -> list[Decision]:
@@ -397,9 +398,8 @@ class Daemon:
     def _log_cost(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        prices = {sizes.normalize(name): price for name, price in self.settings.prices.items()}
-        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions}, prices)
-        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions}, prices)
+        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions}, self._prices)
+        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions}, self._prices)
         self.log.info(
             "cost",
             monthly_usd=current,
@@ -408,8 +408,7 @@ class Daemon:
         )
 
     def _note_pause(self) -> None:
-        hint_fn = getattr(self.api, "pause_hint", None)
-        hint = hint_fn() if callable(hint_fn) else 0.0
+        hint = self.api.pause_hint()
         if hint > 0:
             self._paused_until = self.clock.monotonic() + float(hint)
 
@@ -508,7 +507,7 @@ def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True
         interval_s=interval,
         dry_run=daemon.settings.dry_run,
         processes=list(daemon.sources),
-        state=getattr(daemon.state, "description", "custom"),
+        state=daemon.state.description,
     )
     try:
         stopper.event.wait()
