@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -126,17 +127,12 @@ def test_run_scales_up_within_an_interval_and_down_after_the_delay(fake: FakeHer
         AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="3",
         AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="1",
     )
-    proc = start_daemon(env, fake)
-    try:
+    with daemon_process(env, fake) as proc:
         up = wait_for(lambda: fake.quantities()["worker"] == 5, 2)
         redis.Redis.from_url(redis_url).delete("rq:queue:default")
         down = wait_for(lambda: fake.quantities()["worker"] == 1, 8)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert (0, 2) == (proc.returncode, len(fake.patches)), stderr
     assert up <= 1.0
     assert 2.0 <= down <= 5.0
@@ -155,8 +151,10 @@ def silent_port() -> Iterator[int]:
         server.close()
 
 
-def start_daemon(env: dict[str, str], fake: FakeHeroku) -> subprocess.Popen[str]:
-    """`run` in a real process; returns once its first tick has read the formation."""
+@contextlib.contextmanager
+def daemon_process(env: dict[str, str], fake: FakeHeroku) -> Iterator[subprocess.Popen[str]]:
+    """`run` in a real process, yielded once its first tick has read the formation; killed on the way
+    out if a test left it running."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "autoscaler", "run"],
         env=env,
@@ -165,23 +163,32 @@ def start_daemon(env: dict[str, str], fake: FakeHeroku) -> subprocess.Popen[str]
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)
-    return proc
+    try:
+        wait_for(lambda: any(path.endswith("/formation") for _, path in fake.requests), 20)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def terminate(proc: subprocess.Popen[str], signals: int = 1) -> float:
+    """Send SIGTERM ``signals`` times (0.2 s apart); seconds until the process exited. The 10 s
+    communicate timeout is the watchdog: a hang fails the test."""
+    start = time.monotonic()
+    for number in range(signals):
+        if number:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    return time.monotonic() - start
 
 
 def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int, redis_url: str) -> None:
     """SIGTERM while a tick waits on a slow backend still exits 0 within 10 s (watchdog: communicate timeout)."""
     env = environment(fake, f"redis://127.0.0.1:{silent_port}/0", AUTOSCALER_STATE_URL=redis_url)
-    proc = start_daemon(env, fake)
-    try:
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    with daemon_process(env, fake) as proc:
+        elapsed = terminate(proc)
     assert 0 == proc.returncode
     assert elapsed < 10
 
@@ -189,19 +196,9 @@ def test_sigterm_mid_tick_exits_0_within_10s(fake: FakeHeroku, silent_port: int,
 def test_second_signal_exits_at_once(fake: FakeHeroku, silent_port: int, redis_url: str) -> None:
     """A second SIGTERM does not wait for the running tick."""
     env = environment(fake, f"redis://127.0.0.1:{silent_port}/0", AUTOSCALER_STATE_URL=redis_url)
-    proc = start_daemon(env, fake)
-    try:
+    with daemon_process(env, fake) as proc:
         time.sleep(0.2)  # the tick is now blocked on the silent "Redis"
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        elapsed = terminate(proc, signals=2)
     assert 0 == proc.returncode
     assert elapsed < 2
 
@@ -236,16 +233,8 @@ def test_sigterm_mid_patch_exits_0_within_10s(fake: FakeHeroku, redis_url: str) 
 
     fake.slow_seconds = 30
     fake.fault = slow_patch
-    proc = start_daemon(environment(fake, redis_url, AUTOSCALER_STATE_URL=redis_url), fake)
-    try:
+    with daemon_process(environment(fake, redis_url, AUTOSCALER_STATE_URL=redis_url), fake) as proc:
         assert patching.wait(20)
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
-        elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        elapsed = terminate(proc)
     assert 0 == proc.returncode
     assert elapsed < 10
