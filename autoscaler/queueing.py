@@ -1,7 +1,7 @@
 """Queueing maths for sizing web formations: Erlang B/C, M/M/c waits, random routing.
 
 Pure functions, no I/O, shared by the ``plan`` command and the decision engine.
-Notation (shared/facts/scaling.md §7-8): ``rate`` λ in requests per second,
+Notation (the usual queueing-theory letters): ``rate`` λ in requests per second,
 ``service_s`` the mean service time S in seconds (μ = 1/S), ``servers`` c, offered
 load A = λ·S in Erlangs. A queue is stable only when A < c; an unstable queue waits
 for ever, so its wait tail is 1 and its wait quantile is infinite.

@@ -4,7 +4,7 @@ Shared by the decision engine (cost, limits) and the ``plan`` command. Prices ar
 Heroku's list prices in USD per month for a dyno running all month (billing is
 prorated to the second); the hourly rate is monthly / 720, as the Heroku CLI uses.
 Sources: Heroku Dev Center "Dyno Types" and "Usage and Billing", and the CLI's
-``COST_MONTHLY`` table (see shared/facts/heroku.md §9-10).
+``COST_MONTHLY`` table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared fixtures: real services, a fake clock, the Platform API schema.
+"""Shared fixtures: real services, a fake clock, the Platform API schema, a respx stand-in for the
+Platform API and clients of it.
 
 Tests of sources use the real Redis/PostgreSQL/RabbitMQ of the machine. When a
 service cannot be reached the test skips, saying what to install; under CI
@@ -9,23 +10,31 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
+import respx
 from hypothesis import settings as hypothesis_settings
+from jsonschema import Draft4Validator
+
+from autoscaler.heroku import HerokuClient
+from autoscaler.signals.redis_conn import connect
 
 # CI explores the same examples on every run, so a red build is reproducible; locally, examples vary.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.register_profile("dev", deadline=None)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-SCHEMA_PATH = SHARED / "heroku" / "platform-api-schema.json"
+DATA = Path(__file__).resolve().parent / "data"
+SCHEMA_PATH = DATA / "platform-api-schema.json"
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -55,7 +64,7 @@ def _port_open(host: str, port: int) -> bool:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis URL on an empty database (15), flushed before and after the test."""
+    """A Redis URL on an empty database (``TEST_REDIS_URL``, db 15 by default), flushed before and after."""
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
         client.ping()
@@ -82,13 +91,23 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    """A Redis source's own long-lived client, built as the daemon builds it."""
+    c = connect(redis_url)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
 def unique_name() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
 @pytest.fixture(scope="session")
 def platform_schema() -> dict[str, Any]:
-    """Heroku's official Platform API schema (shared/heroku/platform-api-schema.json)."""
+    """Heroku's published Platform API schema (tests/data/platform-api-schema.json, see tests/data/README.md)."""
     if not SCHEMA_PATH.exists():
         pytest.fail(f"the Platform API schema is missing at {SCHEMA_PATH}")
     data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
@@ -138,3 +157,115 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# --- the Platform API -------------------------------------------------------------------------
+
+HEROKU_API = "https://api.heroku.com"
+HEROKU_TOKEN = "HRKU-0123456789abcdef-s3cret-token"
+
+
+def batch_update_validator(schema: dict[str, Any]) -> Draft4Validator:
+    """Heroku's schema for the Batch Update body (``PATCH /apps/{app}/formation``), resolved offline."""
+    return Draft4Validator({"$ref": "#/definitions/formation/links/2/schema", "definitions": schema["definitions"]})
+
+
+@contextmanager
+def platform_api(schema: dict[str, Any], *, assert_all_called: bool) -> Iterator[respx.MockRouter]:
+    """A respx router standing in for the Platform API; every formation PATCH body sent through it is
+    checked against Heroku's schema when the block ends."""
+    validator = batch_update_validator(schema)
+    with respx.mock(base_url=HEROKU_API, assert_all_called=assert_all_called) as router:
+        yield router
+        # Inside the block: leaving it resets router.calls.
+        for call in router.calls:
+            if call.request.method == "PATCH" and call.request.url.path.endswith("/formation"):
+                validator.validate(json.loads(call.request.content))
+
+
+@pytest.fixture
+def api(platform_schema: dict[str, Any]) -> Iterator[respx.MockRouter]:
+    """The Platform API stand-in; routes a test declares need not all be called."""
+    with platform_api(platform_schema, assert_all_called=False) as router:
+        yield router
+
+
+class MaxRng(random.Random):
+    """Full jitter pinned to its ceiling, recording every range asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.ranges: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.ranges.append((a, b))
+        return b
+
+
+@pytest.fixture
+def rng() -> MaxRng:
+    return MaxRng()
+
+
+@pytest.fixture
+def make_client(clock: FakeClock, rng: MaxRng) -> Iterator[Callable[..., HerokuClient]]:
+    """Build Platform API clients that sleep and read time on the fake clock and jitter with ``rng``
+    (options may be overridden); all are closed at teardown."""
+    clients: list[HerokuClient] = []
+
+    def make(token: str = HEROKU_TOKEN, **kwargs: Any) -> HerokuClient:
+        options: dict[str, Any] = {"sleep": clock.sleep, "monotonic": clock.monotonic, "rng": rng}
+        options.update(kwargs)
+        client = HerokuClient(token, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+class FormationFake:
+    """One app's formation (a single ``worker`` process) behind the respx stand-in: GET answers it,
+    PATCH records the body and applies it. Faults queued in ``get_faults``/``patch_faults`` (a response
+    to answer, or an exception to raise) are used first, one per request; a faulted PATCH changes nothing."""
+
+    def __init__(self, router: respx.MockRouter, app: str, quantity: int = 1, size: str = "Standard-1X") -> None:
+        self.quantity = quantity
+        self.size = size
+        self.patches: list[dict[str, Any]] = []
+        self.get_faults: list[httpx.Response | Exception] = []
+        self.patch_faults: list[httpx.Response | Exception] = []
+        router.get(f"/apps/{app}/formation").mock(side_effect=self._get)
+        router.patch(f"/apps/{app}/formation").mock(side_effect=self._patch)
+
+    def _answer(self) -> httpx.Response:
+        entry = {
+            "type": "worker",
+            "quantity": self.quantity,
+            "size": self.size,
+            "dyno_size": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": self.size},
+        }
+        return httpx.Response(200, json=[entry])
+
+    @staticmethod
+    def _fault(faults: list[httpx.Response | Exception]) -> httpx.Response | None:
+        if not faults:
+            return None
+        fault = faults.pop(0)
+        if isinstance(fault, Exception):
+            raise fault
+        return fault
+
+    def _get(self, request: httpx.Request) -> httpx.Response:
+        fault = self._fault(self.get_faults)
+        return self._answer() if fault is None else fault
+
+    def _patch(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.patches.append(body)
+        fault = self._fault(self.patch_faults)
+        if fault is not None:
+            return fault
+        self.quantity = body["updates"][0]["quantity"]
+        return self._answer()

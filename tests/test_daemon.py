@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,39 +20,12 @@ from autoscaler.notify import RecordingNotifier
 from autoscaler.redact import Redactor
 from autoscaler.signals.build import build_sources
 
-from .conftest import FakeClock, enqueue
+from .conftest import FakeClock, FormationFake, enqueue
 
-API = "https://api.heroku.com"
 APP = "my-app"
 TOKEN = "HRKU-test-token-0123456789"
 
-
-class FormationFake:
-    """A respx-backed Platform API holding one app's formation."""
-
-    def __init__(self, router: respx.MockRouter, quantity: int = 1, size: str = "Standard-1X") -> None:
-        self.quantity = quantity
-        self.size = size
-        self.patches: list[dict[str, Any]] = []
-        router.get(f"/apps/{APP}/formation").mock(side_effect=self._get)
-        router.patch(f"/apps/{APP}/formation").mock(side_effect=self._patch)
-
-    def _entry(self) -> dict[str, Any]:
-        return {
-            "type": "worker",
-            "quantity": self.quantity,
-            "size": self.size,
-            "dyno_size": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": self.size},
-        }
-
-    def _get(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=[self._entry()])
-
-    def _patch(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.patches.append(body)
-        self.quantity = body["updates"][0]["quantity"]
-        return httpx.Response(200, json=[self._entry()])
+MakeDaemon = Callable[..., Daemon]
 
 
 def settings_for(redis_url: str, **extra: str) -> Settings:
@@ -71,24 +43,29 @@ def settings_for(redis_url: str, **extra: str) -> Settings:
 
 
 @pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=API, assert_all_called=False) as router:
-        yield router
+def make_daemon(make_client: Callable[..., HerokuClient], clock: FakeClock) -> MakeDaemon:
+    """Build a daemon on the fake clock, its Platform API client on the respx stand-in."""
+
+    def make(settings: Settings, **options: Any) -> Daemon:
+        return Daemon(settings, make_client(TOKEN), build_sources(settings), clock=clock, **options)
+
+    return make
 
 
-def make_daemon(settings: Settings, clock: FakeClock) -> Daemon:
-    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
-    return Daemon(settings, client, build_sources(settings), clock=clock)
+def app_formation(api: respx.MockRouter, quantity: int = 1) -> FormationFake:
+    return FormationFake(api, APP, quantity=quantity)
 
 
 def drain(redis_url: str) -> None:
     redis.Redis.from_url(redis_url).delete("rq:queue:default")
 
 
-def test_scale_up_hold_then_scale_down(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_scale_up_hold_then_scale_down(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A backlog scales up at once; after it drains the dynos stay for DOWNSCALE_DELAY, then go."""
-    heroku = FormationFake(api)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    heroku = app_formation(api)
+    daemon = make_daemon(settings_for(redis_url))
 
     enqueue(redis_url, 45)
     up = daemon.tick()
@@ -105,10 +82,12 @@ def test_scale_up_hold_then_scale_down(redis_url: str, clock: FakeClock, api: re
     assert 2 == len(heroku.patches)
 
 
-def test_no_patch_when_nothing_changes(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_no_patch_when_nothing_changes(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """Steady state sends no PATCH: only the formation GET each tick."""
-    heroku = FormationFake(api, quantity=2)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    heroku = app_formation(api, quantity=2)
+    daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 15)
     for _ in range(5):
         daemon.tick()
@@ -116,10 +95,12 @@ def test_no_patch_when_nothing_changes(redis_url: str, clock: FakeClock, api: re
     assert [] == heroku.patches
 
 
-def test_dry_run_sends_nothing(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_dry_run_sends_nothing(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """In dry-run mode the decision is made and logged with dry_run=true, and no PATCH is sent."""
-    heroku = FormationFake(api)
-    daemon = make_daemon(settings_for(redis_url, AUTOSCALER_DRY_RUN="true"), clock)
+    heroku = app_formation(api)
+    daemon = make_daemon(settings_for(redis_url, AUTOSCALER_DRY_RUN="true"))
     enqueue(redis_url, 45)
     with structlog.testing.capture_logs() as captured:
         result = daemon.tick()
@@ -135,10 +116,12 @@ def test_dry_run_sends_nothing(redis_url: str, clock: FakeClock, api: respx.Mock
     assert not result.patched
 
 
-def test_decision_line_has_the_contract_fields(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_decision_line_has_every_field(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """One canonical line per process: app, process, quantities, sizes, signals, reason, message, dry_run, samples."""
-    FormationFake(api)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    app_formation(api)
+    daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 3)
     with structlog.testing.capture_logs() as captured:
         daemon.tick()
@@ -163,10 +146,12 @@ def test_decision_line_has_the_contract_fields(redis_url: str, clock: FakeClock,
     assert (3, 0) == (decisions[0]["depth"], decisions[0]["busy"])
 
 
-def test_signal_failure_holds_and_logs_once_per_streak(clock: FakeClock, api: respx.MockRouter) -> None:
+def test_signal_failure_holds_and_logs_once_per_streak(
+    clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """An unreachable Redis makes the reading unknown: the formation is held, the warning logged once."""
-    heroku = FormationFake(api, quantity=3)
-    daemon = make_daemon(settings_for("redis://:pw@127.0.0.1:1/0"), clock)
+    heroku = app_formation(api, quantity=3)
+    daemon = make_daemon(settings_for("redis://:pw@127.0.0.1:1/0"))
     with structlog.testing.capture_logs() as captured:
         results = [daemon.tick() for _ in range(3)]
     reasons = [r.decisions[0].reason.value for r in results]
@@ -174,20 +159,24 @@ def test_signal_failure_holds_and_logs_once_per_streak(clock: FakeClock, api: re
     assert (["held_signal_unknown"] * 3, 1, [], 3) == (reasons, len(warnings), heroku.patches, heroku.quantity)
 
 
-def test_api_failure_holds_the_formation(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_api_failure_holds_the_formation(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A failing formation read ends the tick without any PATCH; the tick reports failure."""
     api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(503, json={"id": "unavailable"}))
     patch = api.patch(f"/apps/{APP}/formation")
-    daemon = make_daemon(settings_for(redis_url), clock)
+    daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 45)
     result = daemon.tick()
     assert (False, 0) == (result.ok, patch.call_count)
 
 
-def test_failed_patch_is_logged_and_retried_next_tick(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_failed_patch_is_logged_and_retried_next_tick(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A PATCH refused with 422 is logged as scale_failed; the next tick decides again from the real formation."""
-    heroku = FormationFake(api)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    heroku = app_formation(api)
+    daemon = make_daemon(settings_for(redis_url))
     api.patch(f"/apps/{APP}/formation").mock(
         side_effect=[httpx.Response(422, json={"id": "invalid_params", "message": "no"})]
     )
@@ -201,10 +190,12 @@ def test_failed_patch_is_logged_and_retried_next_tick(redis_url: str, clock: Fak
     )
 
 
-def test_missing_process_type_is_an_error(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_missing_process_type_is_an_error(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A configured process type absent from the formation is reported, and nothing is patched."""
     api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(200, json=[]))
-    daemon = make_daemon(settings_for(redis_url), clock)
+    daemon = make_daemon(settings_for(redis_url))
     result = daemon.tick()
     assert (False, []) == (result.ok, result.updates)
 
@@ -215,7 +206,7 @@ def test_monthly_cost() -> None:
     assert monthly_cost({"worker": (1, "Mystery-9X")}) is None
 
 
-def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter) -> None:
+def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon) -> None:
     """A tick failing in every way provokable (API errors echoing the token, unreachable Redis with
     a password, a refused PATCH) writes neither the token nor the Redis password anywhere."""
     password = "redis-secret-pw-42"
@@ -234,7 +225,7 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter)
         api.patch(f"/apps/{APP}/formation").mock(
             return_value=httpx.Response(422, json={"id": "invalid_params", "message": f"{TOKEN} {password}"})
         )
-        daemon = make_daemon(settings, clock)
+        daemon = make_daemon(settings)
         for _ in range(6):
             daemon.tick()
             clock.advance(100)  # past the back-off that follows the rejected token
@@ -248,14 +239,16 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter)
     assert (False, False) == (TOKEN in text, password in text)
 
 
-def test_manual_change_is_logged_and_kept_as_the_floor(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_manual_change_is_logged_and_kept_as_the_floor(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """After someone runs `heroku ps:scale worker=8`, the daemon logs it and keeps 8 as the floor for
     MANUAL_HOLD instead of undoing it at once."""
-    heroku = FormationFake(api)
+    heroku = app_formation(api)
     settings = settings_for(
         redis_url, AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="0", AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="0"
     )
-    daemon = make_daemon(settings, clock)
+    daemon = make_daemon(settings)
     enqueue(redis_url, 25)
     daemon.tick()  # 1 → 3, applied: the daemon now knows it set 3
     heroku.quantity = 8  # by hand
@@ -269,11 +262,13 @@ def test_manual_change_is_logged_and_kept_as_the_floor(redis_url: str, clock: Fa
     assert (3, "scale_down") == (resumed.decisions[0].desired, resumed.decisions[0].reason.value)
 
 
-def test_budget_and_prices_come_from_the_settings(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_budget_and_prices_come_from_the_settings(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """AUTOSCALER_MAX_MONTHLY_COST with AUTOSCALER_PRICES caps the formation: at $40 a dyno, $200 buys 5."""
-    FormationFake(api)
+    app_formation(api)
     settings = settings_for(redis_url, AUTOSCALER_MAX_MONTHLY_COST="200", AUTOSCALER_PRICES='{"Standard-1X": 40}')
-    daemon = make_daemon(settings, clock)
+    daemon = make_daemon(settings)
     enqueue(redis_url, 95)
     clock.advance(1)
     daemon.tick()  # step limit: 1 → 5
@@ -282,13 +277,14 @@ def test_budget_and_prices_come_from_the_settings(redis_url: str, clock: FakeClo
     assert (5, "clamped_to_budget") == (result.decisions[0].desired, result.decisions[0].reason.value)
 
 
-def test_scale_events_and_clamps_are_notified(redis_url: str, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_scale_events_and_clamps_are_notified(
+    redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """The daemon tells the notifier of a scale (batched) and of hitting MAX_DYNOS (once)."""
-    FormationFake(api)
+    app_formation(api)
     settings = settings_for(redis_url, AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS="3")
     recorder = RecordingNotifier()
-    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
-    daemon = Daemon(settings, client, build_sources(settings), clock=clock, notifier=recorder)
+    daemon = make_daemon(settings, notifier=recorder)
     enqueue(redis_url, 95)
     for _ in range(3):
         daemon.tick()

@@ -4,11 +4,11 @@ held while in doubt."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import httpx
 import psycopg
@@ -16,53 +16,26 @@ import pytest
 import respx
 import structlog
 
+from autoscaler import logs
 from autoscaler.config import Settings, load_settings
 from autoscaler.daemon import Daemon, Stopper, SystemClock, run_forever
 from autoscaler.heroku import HerokuClient
 from autoscaler.signals import Reading
 from autoscaler.signals.build import build_sources
 
-from .conftest import FakeClock, enqueue, service_unavailable
+from .conftest import FakeClock, FormationFake, enqueue, service_unavailable
 from .faultproxy import FaultProxy
 
-API = "https://api.heroku.com"
 APP = "fault-app"
 TOKEN = "HRKU-fault-test-token-77"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-class Formation:
-    """The app's formation behind respx, with faults injected per route."""
+MakeDaemon = Callable[..., Daemon]
 
-    def __init__(self, router: respx.MockRouter, quantity: int = 2) -> None:
-        self.quantity = quantity
-        self.patches: list[dict[str, Any]] = []
-        self.get_faults: list[httpx.Response | Exception] = []
-        self.patch_faults: list[httpx.Response | Exception] = []
-        router.get(f"/apps/{APP}/formation").mock(side_effect=self._get)
-        router.patch(f"/apps/{APP}/formation").mock(side_effect=self._patch)
 
-    def _ok(self) -> httpx.Response:
-        return httpx.Response(200, json=[{"type": "worker", "quantity": self.quantity, "size": "Standard-1X"}])
-
-    def _get(self, request: httpx.Request) -> httpx.Response:
-        if self.get_faults:
-            fault = self.get_faults.pop(0)
-            if isinstance(fault, Exception):
-                raise fault
-            return fault
-        return self._ok()
-
-    def _patch(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.patches.append(body)
-        if self.patch_faults:
-            fault = self.patch_faults.pop(0)
-            if isinstance(fault, Exception):
-                raise fault
-            return fault
-        self.quantity = body["updates"][0]["quantity"]
-        return self._ok()
+def app_formation(api: respx.MockRouter, quantity: int = 2) -> FormationFake:
+    return FormationFake(api, APP, quantity=quantity)
 
 
 def settings_for(url: str, **extra: str) -> Settings:
@@ -79,15 +52,15 @@ def settings_for(url: str, **extra: str) -> Settings:
     )
 
 
-def make_daemon(settings: Settings, clock: FakeClock, timeout: float = 1.0) -> Daemon:
-    client = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic, retry_budget=5)
-    return Daemon(settings, client, build_sources(settings, timeout=timeout), clock=clock)
-
-
 @pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=API, assert_all_called=False) as router:
-        yield router
+def make_daemon(make_client: Callable[..., HerokuClient], clock: FakeClock) -> MakeDaemon:
+    """Build a daemon on the fake clock; its sources time out after ``timeout`` seconds."""
+
+    def make(settings: Settings, timeout: float = 1.0) -> Daemon:
+        client = make_client(TOKEN, retry_budget=5)
+        return Daemon(settings, client, build_sources(settings, timeout=timeout), clock=clock)
+
+    return make
 
 
 def error(status: int, error_id: str, **headers: str) -> httpx.Response:
@@ -110,12 +83,16 @@ API_FAULTS = {
 
 @pytest.mark.parametrize("faults", list(API_FAULTS.values()), ids=list(API_FAULTS))
 def test_formation_read_faults_hold_the_formation(
-    faults: list[httpx.Response | Exception], redis_url: str, clock: FakeClock, api: respx.MockRouter
+    faults: list[httpx.Response | Exception],
+    redis_url: str,
+    clock: FakeClock,
+    api: respx.MockRouter,
+    make_daemon: MakeDaemon,
 ) -> None:
     """A failing formation read ends the tick without a PATCH; the next tick after the fault works."""
-    formation = Formation(api)
+    formation = app_formation(api)
     formation.get_faults = list(faults)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 45)
     failed = daemon.tick()
     clock.advance(3600)  # past any back-off
@@ -135,12 +112,16 @@ PATCH_FAULTS = {
 
 @pytest.mark.parametrize("faults", list(PATCH_FAULTS.values()), ids=list(PATCH_FAULTS))
 def test_patch_faults_leave_the_formation_and_retry_next_tick(
-    faults: list[httpx.Response | Exception], redis_url: str, clock: FakeClock, api: respx.MockRouter
+    faults: list[httpx.Response | Exception],
+    redis_url: str,
+    clock: FakeClock,
+    api: respx.MockRouter,
+    make_daemon: MakeDaemon,
 ) -> None:
     """A failing PATCH changes nothing; every PATCH sent carries the decided quantity; a later tick applies it."""
-    formation = Formation(api)
+    formation = app_formation(api)
     formation.patch_faults = list(faults)
-    daemon = make_daemon(settings_for(redis_url), clock)
+    daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 45)
     failed = daemon.tick()
     held = formation.quantity
@@ -159,13 +140,12 @@ def redis_proxy(redis_url: str) -> Iterator[FaultProxy]:
 
 
 def test_redis_restart_mid_run(
-    redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter
+    redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
 ) -> None:
     """Redis going away makes the reading unknown (formation held); when it is back the readings recover
     without restarting the daemon."""
-    formation = Formation(api, quantity=5)
-    db = redis_url.rsplit("/", 1)[1]
-    daemon = make_daemon(settings_for(f"redis://127.0.0.1:{redis_proxy.port}/{db}"), clock)
+    formation = app_formation(api, quantity=5)
+    daemon = make_daemon(settings_for(redis_proxy.redis_url(redis_url)))
     enqueue(redis_url, 45)
     reasons = [daemon.tick().decisions[0].reason.value]
     redis_proxy.stop()
@@ -178,14 +158,15 @@ def test_redis_restart_mid_run(
     assert (5, []) == (formation.quantity, formation.patches)
 
 
-def test_redis_too_slow(redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_redis_too_slow(
+    redis_url: str, redis_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A Redis that accepts but never answers times out: the reading is unknown, the tick ends, nothing scales."""
-    formation = Formation(api, quantity=5)
-    db = redis_url.rsplit("/", 1)[1]
+    formation = app_formation(api, quantity=5)
     redis_proxy.stop()
     redis_proxy.stall = True
     redis_proxy.start()
-    daemon = make_daemon(settings_for(f"redis://127.0.0.1:{redis_proxy.port}/{db}"), clock, timeout=0.3)
+    daemon = make_daemon(settings_for(redis_proxy.redis_url(redis_url)), timeout=0.3)
     result = daemon.tick()
     assert ("held_signal_unknown", []) == (result.decisions[0].reason.value, formation.patches)
 
@@ -205,9 +186,11 @@ def pg_proxy() -> Iterator[FaultProxy]:
     proxy.stop()
 
 
-def test_postgres_restart_mid_run(pg_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_postgres_restart_mid_run(
+    pg_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """PostgreSQL going away and coming back: unknown, held, then recovered on the same daemon."""
-    formation = Formation(api, quantity=5)
+    formation = app_formation(api, quantity=5)
     settings = load_settings(
         {
             "HEROKU_API_KEY": TOKEN,
@@ -219,7 +202,7 @@ def test_postgres_restart_mid_run(pg_proxy: FaultProxy, clock: FakeClock, api: r
             "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
         }
     )
-    daemon = make_daemon(settings, clock)
+    daemon = make_daemon(settings)
     reasons = [daemon.tick().decisions[0].reason.value]
     pg_proxy.stop()
     clock.advance(15)
@@ -233,38 +216,54 @@ def test_postgres_restart_mid_run(pg_proxy: FaultProxy, clock: FakeClock, api: r
 
 
 class Exploding:
-    """A source with a bug: raises a non-signal error on its first read, then works."""
+    """A source with a bug: raises a non-signal error on its first read, then works. ``on_read`` is
+    called with the number of each read that succeeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_read: Callable[[int], None]) -> None:
         self.reads = 0
+        self.on_read = on_read
 
     def read(self, now: float) -> Reading:
         self.reads += 1
         if self.reads == 1:
             raise ZeroDivisionError("a bug in a source")
+        self.on_read(self.reads)
         return Reading(at=now, depth=0, latency=0.0, busy=0)
 
     def close(self) -> None:
         return
 
 
-def test_an_exception_inside_a_tick_is_logged_and_the_next_tick_runs(redis_url: str, api: respx.MockRouter) -> None:
+def test_an_exception_inside_a_tick_is_logged_and_the_next_tick_runs(
+    redis_url: str, api: respx.MockRouter, make_client: Callable[..., HerokuClient]
+) -> None:
     """A programming error in a tick is logged with its traceback as tick_crashed; the scheduler runs the
     next tick as usual."""
-    Formation(api, quantity=1)
+    app_formation(api, quantity=1)
     settings = settings_for(redis_url, AUTOSCALER_INTERVAL="1")
-    source = Exploding()
-    daemon = Daemon(settings, HerokuClient(TOKEN), {"worker": source}, clock=SystemClock())
     stopper = Stopper()
-    with structlog.testing.capture_logs() as captured:
-        timer = threading.Timer(2.5, stopper.event.set)
-        timer.start()
-        run_forever(daemon, stopper)
-        timer.cancel()
-    crashed = [e for e in captured if e["event"] == "tick_crashed"]
-    decisions = [e for e in captured if e["event"] == "decision"]
-    assert (1, True) == (len(crashed), len(decisions) >= 1)
-    assert "ZeroDivisionError" in str(crashed[0].get("exc_info", "")) or crashed[0].get("exc_info") is True
+    # The second tick asks to stop; run_forever lets that tick finish before it returns.
+    source = Exploding(on_read=lambda reads: stopper.event.set())
+    out = io.StringIO()
+    logs.configure("json", "debug", stream=out)
+    try:
+        daemon = Daemon(settings, make_client(TOKEN), {"worker": source}, clock=SystemClock())
+        deadline = threading.Timer(30, stopper.event.set)  # only if the second tick never comes
+        deadline.start()
+        try:
+            run_forever(daemon, stopper)
+        finally:
+            deadline.cancel()
+    finally:
+        structlog.reset_defaults()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    crashed = [e for e in events if e["event"] == "tick_crashed"]
+    decisions = [e for e in events if e["event"] == "decision"]
+    assert (2, 1, 1) == (source.reads, len(crashed), len(decisions))
+    assert "error" == crashed[0]["level"]
+    assert "Traceback (most recent call last)" in crashed[0]["exception"]
+    assert "ZeroDivisionError: a bug in a source" in crashed[0]["exception"]
+    assert events.index(crashed[0]) < events.index(decisions[0])
 
 
 @pytest.fixture
@@ -281,10 +280,12 @@ def amqp_proxy() -> Iterator[FaultProxy]:
     proxy.stop()
 
 
-def test_rabbitmq_restart_mid_run(amqp_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter) -> None:
+def test_rabbitmq_restart_mid_run(
+    amqp_proxy: FaultProxy, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """RabbitMQ going away and coming back (celery source, passive declare): unknown and held, then
     recovered on the same daemon."""
-    formation = Formation(api, quantity=5)
+    formation = app_formation(api, quantity=5)
     settings = load_settings(
         {
             "HEROKU_API_KEY": TOKEN,
@@ -297,7 +298,7 @@ def test_rabbitmq_restart_mid_run(amqp_proxy: FaultProxy, clock: FakeClock, api:
             "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "3600",
         }
     )
-    daemon = make_daemon(settings, clock)
+    daemon = make_daemon(settings)
     try:
         reasons = [daemon.tick().decisions[0].reason.value]
         amqp_proxy.stop()

@@ -8,7 +8,6 @@ checked against Heroku's official schema when the ``api`` fixture tears down.
 from __future__ import annotations
 
 import json
-import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from jsonschema import Draft4Validator
 
 from autoscaler import __version__
-from autoscaler.config import check_api_url
 from autoscaler.errors import (
     BadRequest,
-    ConfigError,
     Forbidden,
     HerokuAPIError,
     HerokuError,
@@ -36,17 +32,17 @@ from autoscaler.errors import (
 )
 from autoscaler.heroku import (
     ACCEPT,
-    PROJECT_URL,
     USER_AGENT,
     ApiDynoSize,
     Formation,
     FormationUpdate,
     HerokuClient,
 )
-from tests.conftest import FakeClock
+from autoscaler.urls import check_api_url
+from tests.conftest import HEROKU_API, HEROKU_TOKEN, batch_update_validator, platform_api
 
-BASE = "https://api.heroku.com"
-TOKEN = "HRKU-0123456789abcdef-s3cret-token"
+BASE = HEROKU_API
+TOKEN = HEROKU_TOKEN
 APP = "example"
 FORMATION_PATH = f"/apps/{APP}/formation"
 
@@ -63,55 +59,11 @@ WORKER = {
 }
 
 
-class MaxRng(random.Random):
-    """Full jitter pinned to its ceiling, recording every range asked for."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.ranges: list[tuple[float, float]] = []
-
-    def uniform(self, a: float, b: float) -> float:
-        self.ranges.append((a, b))
-        return b
-
-
-def batch_update_validator(schema: dict[str, Any]) -> Draft4Validator:
-    """Heroku's schema for the Batch Update body, resolved offline."""
-    return Draft4Validator({"$ref": "#/definitions/formation/links/2/schema", "definitions": schema["definitions"]})
-
-
 @pytest.fixture
 def api(platform_schema: dict[str, Any]) -> Iterator[respx.MockRouter]:
-    """A respx router for the API; every request body sent is schema-checked afterwards."""
-    validator = batch_update_validator(platform_schema)
-    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+    """The Platform API stand-in, stricter here: every route a test declares must be called."""
+    with platform_api(platform_schema, assert_all_called=True) as router:
         yield router
-        # Inside the block: leaving it resets router.calls.
-        bodies = [json.loads(call.request.content) for call in router.calls if call.request.content]
-        for body in bodies:
-            validator.validate(body)
-
-
-@pytest.fixture
-def rng() -> MaxRng:
-    return MaxRng()
-
-
-@pytest.fixture
-def make_client(clock: FakeClock, rng: MaxRng) -> Iterator[Any]:
-    """Build clients wired to the fake clock; all are closed at teardown."""
-    clients: list[HerokuClient] = []
-
-    def make(**kwargs: Any) -> HerokuClient:
-        options: dict[str, Any] = {"sleep": clock.sleep, "monotonic": clock.monotonic, "rng": rng}
-        options.update(kwargs)
-        client = HerokuClient(TOKEN, **options)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
@@ -154,7 +106,7 @@ def test_every_endpoint_sends_auth_accept_and_user_agent(api, client, endpoint):
 
 def test_user_agent_names_version_and_project_url():
     """The User-Agent is autoscaler/<version> with the project URL."""
-    assert f"autoscaler/{__version__} (+{PROJECT_URL})" == USER_AGENT
+    assert f"autoscaler/{__version__} (self-hosted Heroku autoscaler)" == USER_AGENT
 
 
 def test_accept_header_asks_for_version_3():
@@ -681,14 +633,13 @@ def test_other_urls_are_refused(url):
 
 
 def test_client_refuses_http_url_with_redacted_message():
-    """The client raises ConfigError whose text hides a password in the URL."""
-    with pytest.raises(ConfigError) as info:
+    """The client refuses an http:// URL off loopback with a text that hides a password in it."""
+    with pytest.raises(ValueError, match="http://") as info:
         HerokuClient(TOKEN, base_url="http://user:hunter2@example.com")
-    expected = [
-        "HEROKU_API_URL: must use https:// (http:// is accepted only for loopback hosts), "
-        "got 'http://user:***@example.com'"
-    ]
-    assert expected == info.value.problems
+    expected = (
+        "base_url must use https:// (http:// is accepted only for loopback hosts), got 'http://user:***@example.com'"
+    )
+    assert expected == str(info.value)
 
 
 def test_client_talks_to_loopback_http_url(make_client):
@@ -730,10 +681,10 @@ def test_token_echoed_by_server_is_masked(api, make_client):
 
 @pytest.mark.parametrize("token", ["", "tok en-with-space", "tök"])
 def test_unusable_token_is_refused_without_echo(token):
-    """An empty, spaced or non-ASCII token raises a ConfigError that does not quote it."""
-    with pytest.raises(ConfigError) as info:
+    """An empty, spaced or non-ASCII token is refused with a text that does not quote it."""
+    with pytest.raises(ValueError, match="token") as info:
         HerokuClient(token)
-    assert ["HEROKU_API_KEY: must be a non-empty token of printable ASCII characters"] == info.value.problems
+    assert "token must be a non-empty string of printable ASCII characters" == str(info.value)
 
 
 # -- schema ----------------------------------------------------------------------------
@@ -756,11 +707,15 @@ def test_deprecated_size_key_fails_schema(platform_schema):
 # -- lifecycle -------------------------------------------------------------------------
 
 
-def test_context_manager_closes_its_own_http_client():
-    """Leaving the with-block closes the httpx client the HerokuClient created."""
+def test_context_manager_closes_its_own_http_client(api):
+    """Leaving the with-block closes the httpx client the HerokuClient created: a call after it sends
+    nothing and fails."""
+    route = api.get("/account").respond(200, json={"email": "me@example.com"})
     with HerokuClient(TOKEN) as client:
-        pass
-    assert client._http.is_closed
+        client.account()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.account()
+    assert 1 == route.call_count
 
 
 def test_close_leaves_a_passed_in_http_client_open():

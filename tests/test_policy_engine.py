@@ -94,7 +94,7 @@ def test_web_proportional_scales_on_queue_time() -> None:
 
 
 def test_web_model_matches_the_worked_example() -> None:
-    """scaling.md §8: 150 req/s × 120 ms on 4 processes per dyno, p95 wait ≤ 50 ms → 11 dynos (the
+    """150 req/s × 120 ms on 4 processes per dyno, p95 wait ≤ 50 ms → 11 dynos (the
     observed p95 is what the model predicts at 11 dynos, 34 ms, so the online correction stays at 1)."""
     reading = web_reading(150.0, queueing.wait_quantile(4, 150.0 / 11, 0.120, 0.95) * 1000)
     decision, _ = decide(

@@ -1,7 +1,8 @@
 """Known answers for autoscaler.queueing: Erlang B/C, M/M/c waits, random-routing sizing.
 
-The worked example is shared/facts/scaling.md §8: λ = 150 req/s, S = 120 ms, k = 4
-processes per dyno, SLO P(queue wait > 50 ms) ≤ 5 %.
+The worked example: a web app serving λ = 150 req/s with S = 120 ms of app time per request,
+k = 4 processes per dyno, and the SLO P(queue wait > 50 ms) ≤ 5 %. Its expected figures are
+reference values for that load, given to the precision the assertions use.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def test_response_quantile_of_mm1_by_hand() -> None:
     assert queueing.response_quantile(1, 0.5, 1.0, 0.95) == pytest.approx(2 * math.log(20), rel=1e-9)
 
 
-# --- the worked example of scaling.md §8 ------------------------------------------------
+# --- the worked example: 150 req/s, 120 ms, k = 4, P(wait > 50 ms) ≤ 5 % -------------------
 
 
 @pytest.mark.parametrize(
@@ -128,9 +129,9 @@ def test_response_quantile_of_mm1_by_hand() -> None:
     ],
 )
 def test_worked_example_random_routing_figures(dynos: int, erlang_c: float, tail: float, p95_wait_ms: float) -> None:
-    """Each of N dynos is an M/M/4 fed 150/N req/s: C, P(W>50 ms) and p95 wait as in the table.
+    """Each of N dynos is an M/M/4 fed 150/N req/s: C, P(W>50 ms) and p95 wait.
 
-    The table gives the p95 wait in whole ms (51 and 34); the model's values are 51.5 and 33.7.
+    Rounded to whole ms the p95 waits are 51 and 34; the model's values are 51.5 and 33.7.
     """
     per_dyno = RATE / dynos
     assert queueing.erlang_c(4, per_dyno * SERVICE_S) == pytest.approx(erlang_c, abs=5e-4)
@@ -146,7 +147,7 @@ def test_worked_example_random_routing_figures(dynos: int, erlang_c: float, tail
     ],
 )
 def test_worked_example_pooled_figures(servers: int, erlang_c: float, tail: float, p95_wait_ms: float) -> None:
-    """One pooled M/M/c at A = 18 Erlangs: C, P(W > 50 ms) and p95 wait (table: 32 ms at c = 23)."""
+    """One pooled M/M/c at A = 18 Erlangs: C, P(W > 50 ms) and p95 wait (32 ms at c = 23)."""
     assert queueing.erlang_c(servers, RATE * SERVICE_S) == pytest.approx(erlang_c, abs=5e-4)
     assert queueing.wait_tail(servers, RATE, SERVICE_S, TARGET_S) == pytest.approx(tail, abs=5e-5)
     assert queueing.wait_quantile(servers, RATE, SERVICE_S) * 1000 == pytest.approx(p95_wait_ms, abs=0.05)
@@ -176,7 +177,7 @@ def test_worked_example_pooled_needs_23_servers() -> None:
     ],
 )
 def test_worked_example_processes_per_dyno_table(per_dyno: int, dynos: int, pooled_dynos: int) -> None:
-    """The k-table of scaling.md §8: dynos under random routing, and ceil(23/k) if pooled."""
+    """For k processes per dyno: the dynos needed under random routing, and ceil(23/k) if pooled."""
     assert queueing.dynos_for_random_routing(RATE, SERVICE_S, per_dyno, TARGET_S) == dynos
     pooled = queueing.pooled_servers(RATE, SERVICE_S, TARGET_S)
     assert pooled is not None
@@ -191,7 +192,7 @@ def test_worked_example_processes_per_dyno_table(per_dyno: int, dynos: int, pool
     ],
 )
 def test_worked_example_p95_response(servers: int, rate: float, p95_response_ms: float) -> None:
-    """The p95 response time (wait + service) of the table: 365 ms pooled, 368 ms random."""
+    """The p95 response time (wait + service): 365 ms pooled, 368 ms under random routing."""
     assert queueing.response_quantile(servers, rate, SERVICE_S) * 1000 == pytest.approx(p95_response_ms, abs=0.5)
 
 

@@ -42,16 +42,6 @@ def noop() -> None:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """The source's own long-lived client, as the daemon builds it."""
-    c = connect(redis_url)
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-@pytest.fixture
 def name(unique_name: str) -> str:
     """A queue name no other test (or test run sharing database 15) uses."""
     return unique_name
@@ -574,9 +564,22 @@ def test_invalid_configuration_raises(queues: list[str], prefix: str) -> None:
         RQSource(redis.Redis(), queues, prefix=prefix)
 
 
-def test_close_is_idempotent(redis_url: str) -> None:
-    """close() drops the client's connections and may be called twice."""
-    source = RQSource(connect(redis_url))
+def test_close_is_idempotent(redis_url: str, redis_client: redis.Redis) -> None:
+    """close() drops the client's connections and may be called twice; the server sees the
+    connection go, and a later read opens a new one."""
+    client = connect(redis_url)
+    source = RQSource(client)
     source.read(time.time())
+    connection_id = client.client_id()  # the connection the read used, back in the pool
+    assert [connection_id] == [int(c["id"]) for c in redis_client.client_list(client_id=[connection_id])]
     source.close()
     source.close()
+    deadline = time.monotonic() + 10
+    while redis_client.client_list(client_id=[connection_id]):
+        assert time.monotonic() < deadline, "the server still lists the closed connection"
+        time.sleep(0.01)
+    try:
+        assert 0 == source.read(time.time()).depth
+        assert connection_id != client.client_id()
+    finally:
+        source.close()

@@ -509,8 +509,8 @@ def test_reconnects_after_backend_terminated(
     new one and succeeds."""
     src = query_source(sources, pg_url, "SELECT pg_backend_pid() AS depth")
     pid = src.read(time.time()).depth
-    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-    time.sleep(0.1)
+    # With a timeout, pg_terminate_backend returns true only once the backend has exited.
+    assert (True,) == admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid]).fetchone()
     new_pid = src.read(time.time()).depth
     assert new_pid is not None
     assert pid != new_pid

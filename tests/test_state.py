@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import httpx
 import pytest
 import redis
 import respx
@@ -20,9 +18,8 @@ from autoscaler.policy import ProcessState
 from autoscaler.signals import Reading
 from autoscaler.state import Lease, MemoryState, RedisState, state_from_json, state_to_json
 
-from .conftest import FakeClock
+from .conftest import FakeClock, FormationFake
 
-API = "https://api.heroku.com"
 APP = "lease-app"
 TOKEN = "HRKU-state-test-token-1234"
 
@@ -38,13 +35,6 @@ class StaticSource:
 
     def close(self) -> None:
         return
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    connection.close()
 
 
 def test_state_round_trips_through_json() -> None:
@@ -77,10 +67,10 @@ def test_garbage_state_is_a_state_error() -> None:
         state_from_json("[1, 2]")
 
 
-def test_redis_state_persists_across_instances(client: redis.Redis) -> None:
+def test_redis_state_persists_across_instances(redis_client: redis.Redis) -> None:
     """A new store on the same Redis (the daily dyno restart) reads what the old one wrote."""
-    RedisState(client, APP).put("worker", ProcessState(history=((10.0, 7),), last_set=7))
-    assert ProcessState(history=((10.0, 7),), last_set=7) == RedisState(client, APP).get("worker")
+    RedisState(redis_client, APP).put("worker", ProcessState(history=((10.0, 7),), last_set=7))
+    assert ProcessState(history=((10.0, 7),), last_set=7) == RedisState(redis_client, APP).get("worker")
 
 
 def test_redis_state_unreachable_is_a_state_error() -> None:
@@ -91,110 +81,107 @@ def test_redis_state_unreachable_is_a_state_error() -> None:
     assert "sekrit-pw" not in str(info.value)
 
 
-def test_only_one_daemon_holds_the_lease(client: redis.Redis) -> None:
+def test_only_one_daemon_holds_the_lease(redis_client: redis.Redis) -> None:
     """Two instances: the first takes the lease, the second stands by while it is held."""
-    first, second = Lease(client, APP, ttl=15, owner="a"), Lease(client, APP, ttl=15, owner="b")
+    first, second = Lease(redis_client, APP, ttl=15, owner="a"), Lease(redis_client, APP, ttl=15, owner="b")
     assert (True, False, True, "a") == (first.acquire(), second.acquire(), first.acquire(), second.leader())
 
 
-def test_release_hands_over_at_once(client: redis.Redis) -> None:
+def test_release_hands_over_at_once(redis_client: redis.Redis) -> None:
     """A clean stop releases the lease; the stand-by takes it at its next try."""
-    first, second = Lease(client, APP, ttl=15, owner="a"), Lease(client, APP, ttl=15, owner="b")
+    first, second = Lease(redis_client, APP, ttl=15, owner="a"), Lease(redis_client, APP, ttl=15, owner="b")
     first.acquire()
     first.release()
     assert second.acquire()
 
 
-def test_expired_lease_is_taken_over(client: redis.Redis) -> None:
+def test_expired_lease_is_taken_over(redis_client: redis.Redis) -> None:
     """When the leader dies without releasing, its lease expires after one TTL and the stand-by leads."""
-    first, second = Lease(client, APP, ttl=15, owner="a"), Lease(client, APP, ttl=15, owner="b")
+    first, second = Lease(redis_client, APP, ttl=15, owner="a"), Lease(redis_client, APP, ttl=15, owner="b")
     first.acquire()
-    client.pexpire(first.key, 1)  # what 15 s without renewal does
-    time.sleep(0.01)
-    assert second.acquire()
+    assert 0 < redis_client.pttl(first.key) <= 15_000  # the lease lives one TTL unless renewed
+    assert not second.acquire()
+    redis_client.pexpire(first.key, 1)  # what 15 s without renewal does
+    deadline = time.monotonic() + 5
+    while redis_client.exists(first.key):  # Redis removes the key once its TTL has run out
+        assert time.monotonic() < deadline, "the lease did not expire"
+        time.sleep(0.001)
+    assert (True, "b") == (second.acquire(), second.leader())
 
 
-def test_release_does_not_remove_another_leaders_lease(client: redis.Redis) -> None:
+def test_release_does_not_remove_another_leaders_lease(redis_client: redis.Redis) -> None:
     """An old leader that lost the lease cannot delete the new leader's."""
-    first, second = Lease(client, APP, ttl=15, owner="a"), Lease(client, APP, ttl=15, owner="b")
+    first, second = Lease(redis_client, APP, ttl=15, owner="a"), Lease(redis_client, APP, ttl=15, owner="b")
     first.acquire()
-    client.delete(first.key)
+    redis_client.delete(first.key)
     second.acquire()
     first.release()
     assert "b" == second.leader()
 
 
-def formation_api(router: respx.MockRouter, quantities: dict[str, int], patches: list[object]) -> None:
-    def get(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=[{"type": "worker", "quantity": quantities["worker"], "size": "Standard-1X"}])
-
-    def patch(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        patches.append(body)
-        quantities["worker"] = body["updates"][0]["quantity"]
-        return get(request)
-
-    router.get(f"/apps/{APP}/formation").mock(side_effect=get)
-    router.patch(f"/apps/{APP}/formation").mock(side_effect=patch)
+MakeDaemon = Callable[..., Daemon]
 
 
-def make_daemon(redis_url: str, clock: FakeClock, client: redis.Redis, owner: str, depth: int) -> Daemon:
-    settings = load_settings(
-        {
-            "HEROKU_API_KEY": TOKEN,
-            "AUTOSCALER_APP": APP,
-            "REDIS_URL": redis_url,
-            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-            "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "0",
-        }
-    )
-    api = HerokuClient(TOKEN, sleep=clock.sleep, monotonic=clock.monotonic)
-    return Daemon(
-        settings,
-        api,
-        {"worker": StaticSource(depth)},
-        clock=clock,
-        state=RedisState(client, APP),
-        lease=Lease(client, APP, ttl=15, owner=owner),
-    )
+@pytest.fixture
+def make_daemon(make_client: Callable[..., HerokuClient], clock: FakeClock) -> MakeDaemon:
+    """Build a daemon that keeps its state and lease in ``store`` and reads a fixed backlog of ``depth``."""
+
+    def make(redis_url: str, store: redis.Redis, owner: str, depth: int) -> Daemon:
+        settings = load_settings(
+            {
+                "HEROKU_API_KEY": TOKEN,
+                "AUTOSCALER_APP": APP,
+                "REDIS_URL": redis_url,
+                "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
+                "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+                "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
+                "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "0",
+            }
+        )
+        return Daemon(
+            settings,
+            make_client(TOKEN),
+            {"worker": StaticSource(depth)},
+            clock=clock,
+            state=RedisState(store, APP),
+            lease=Lease(store, APP, ttl=15, owner=owner),
+        )
+
+    return make
 
 
-def test_two_daemons_exactly_one_acts(redis_url: str, clock: FakeClock, client: redis.Redis) -> None:
+def test_two_daemons_exactly_one_acts(
+    redis_url: str, clock: FakeClock, redis_client: redis.Redis, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """Two daemons tick side by side: only the leader reads and PATCHes; the other logs that it stands by,
     then takes over when the leader stops."""
-    quantities: dict[str, int] = {"worker": 1}
-    patches: list[object] = []
-    with respx.mock(base_url=API) as router:
-        formation_api(router, quantities, patches)
-        leader = make_daemon(redis_url, clock, client, "a", depth=45)
-        standby = make_daemon(redis_url, clock, client, "b", depth=45)
-        with structlog.testing.capture_logs() as captured:
-            results = [(leader.tick().skipped, standby.tick().skipped)]
-            leader.close()  # clean stop: releases the lease
-            clock.advance(15)
-            results.append((True, standby.tick().skipped))
+    heroku = FormationFake(api, APP)
+    leader = make_daemon(redis_url, redis_client, "a", depth=45)
+    standby = make_daemon(redis_url, redis_client, "b", depth=45)
+    with structlog.testing.capture_logs() as captured:
+        results = [(leader.tick().skipped, standby.tick().skipped)]
+        leader.close()  # clean stop: releases the lease
+        clock.advance(15)
+        results.append((True, standby.tick().skipped))
     events = [e["event"] for e in captured]
     assert [(False, True), (True, False)] == results
-    assert (1, 1, 2) == (len(patches), events.count("standby"), events.count("leading"))  # a, then b
+    assert (1, 1, 2) == (len(heroku.patches), events.count("standby"), events.count("leading"))  # a, then b
 
 
-def test_restart_keeps_the_pending_downscale_delay(redis_url: str, clock: FakeClock, client: redis.Redis) -> None:
+def test_restart_keeps_the_pending_downscale_delay(
+    redis_url: str, clock: FakeClock, redis_client: redis.Redis, api: respx.MockRouter, make_daemon: MakeDaemon
+) -> None:
     """A daemon restarted (new process, same Redis) remembers the recommendation history: it neither
     forgets the delay nor scales down at once."""
-    quantities: dict[str, int] = {"worker": 1}
-    patches: list[object] = []
-    with respx.mock(base_url=API) as router:
-        formation_api(router, quantities, patches)
-        before = make_daemon(redis_url, clock, client, "old", depth=45)
-        before.tick()  # 1 → 5
-        before.close()
-        clock.advance(200)
-        after = make_daemon(redis_url, clock, client, "new", depth=0)
-        held = after.tick()
-        clock.advance(101)
-        down = after.tick()
+    FormationFake(api, APP)
+    before = make_daemon(redis_url, redis_client, "old", depth=45)
+    before.tick()  # 1 → 5
+    before.close()
+    clock.advance(200)
+    after = make_daemon(redis_url, redis_client, "new", depth=0)
+    held = after.tick()
+    clock.advance(101)
+    down = after.tick()
     assert ("held_downscale_delay", "scale_down") == (held.decisions[0].reason.value, down.decisions[0].reason.value)
 
 
@@ -203,14 +190,13 @@ def test_memory_state_says_so() -> None:
     assert "in memory" in MemoryState().description
 
 
-def test_state_store_down_means_standby(clock: FakeClock) -> None:
+def test_state_store_down_means_standby(api: respx.MockRouter, make_daemon: MakeDaemon) -> None:
     """When the lease cannot be read the daemon does not act (and says so), rather than risk two leaders."""
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2, socket_connect_timeout=0.2)
-    with respx.mock(base_url=API, assert_all_called=False) as router:
-        route = router.get(f"/apps/{APP}/formation")
-        daemon = make_daemon("redis://127.0.0.1:1/0", clock, dead, "x", depth=45)
-        with structlog.testing.capture_logs() as captured:
-            result = daemon.tick()
+    route = api.get(f"/apps/{APP}/formation")
+    daemon = make_daemon("redis://127.0.0.1:1/0", dead, "x", depth=45)
+    with structlog.testing.capture_logs() as captured:
+        result = daemon.tick()
     assert (True, 0, ["state_unavailable"]) == (
         result.skipped,
         route.call_count,

@@ -122,7 +122,7 @@ WHERE status IN ('queued', 'picked')
 
 # Unverified against an installed django-q2 (not installed here): the table and columns
 # of its OrmQ model and the lock rule of django_q/brokers/orm.py (queue_size: lock <= now,
-# lock_size: lock > now), as the fact sheet gives them.
+# lock_size: lock > now), as read from that file.
 _DJANGO_Q2 = """
 SELECT
     count(*) FILTER (WHERE lock <= now()) AS depth,
