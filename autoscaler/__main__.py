@@ -16,17 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from autoscaler import __version__, logs, plan, simulate
-from autoscaler.config import DEFAULT_API_URL, Settings, check_api_url, load_settings, require_runtime, resolve_token
+from autoscaler.config import DEFAULT_API_URL, Settings, load_settings, require_runtime, resolve_token, token_problem
 from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
 from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
 from autoscaler.notify import Notifier, NullNotifier, WebhookNotifier
-from autoscaler.policy import Observation
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading
 from autoscaler.signals.build import SIGNAL_TIMEOUT, build_sources
 from autoscaler.signals.redis_conn import connect
 from autoscaler.state import Lease, MemoryState, RedisState, StateStore
+from autoscaler.urls import check_api_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +57,12 @@ class _Runtime:
         self.redactor = redactor
         self.api = HerokuClient(token, base_url=settings.heroku_api_url)
         self.sources = build_sources(settings)
+        self.state_client = None
+        if settings.effective_state_url:  # built (no socket yet) for check too, so it refuses what run refuses
+            try:
+                self.state_client = connect(settings.effective_state_url, timeout=SIGNAL_TIMEOUT)
+            except SignalError as exc:
+                raise ConfigError([f"AUTOSCALER_STATE_URL: {exc}"]) from None
 
     def daemon(self, *, shared: bool = True) -> Daemon:
         """The daemon; ``shared=False`` (for ``check``) keeps state in memory and takes no lease,
@@ -64,15 +70,10 @@ class _Runtime:
         settings = self.settings
         state: StateStore = MemoryState()
         lease = None
-        url = settings.effective_state_url
-        if shared and url:
-            try:
-                client = connect(url, timeout=SIGNAL_TIMEOUT)
-            except SignalError as exc:
-                raise ConfigError([f"AUTOSCALER_STATE_URL: {exc}"]) from None
+        if shared and self.state_client is not None:
             app = settings.app_name or ""
-            state = RedisState(client, app)
-            lease = Lease(client, app, ttl=settings.interval)
+            state = RedisState(self.state_client, app)
+            lease = Lease(self.state_client, app, ttl=settings.interval)
         notifier: Notifier = NullNotifier()
         if shared and settings.notify_url is not None:
             notifier = WebhookNotifier(settings.notify_url.get_secret_value(), settings.app_name or "")
@@ -84,13 +85,15 @@ class _Runtime:
         self.api.close()
 
 
-def _prepare(env: Mapping[str, str], stream: TextIO) -> _Runtime:
+def _prepare(env: Mapping[str, str], stream: TextIO, *, quiet: bool = False) -> _Runtime:
+    """Validate everything run, once and check need, alike for all three; ``quiet`` logs only
+    warnings and errors (``check`` prints its own report)."""
     settings = load_settings(env)
     token = resolve_token(settings)
     require_runtime(settings, token)
     assert token is not None  # require_runtime raised otherwise
     redactor = Redactor([token, *settings.secrets()])
-    logs.configure(settings.log_format, settings.log_level, redactor, stream)
+    logs.configure(settings.log_format, "warning" if quiet else settings.log_level, redactor, stream)
     return _Runtime(settings, token, redactor)
 
 
@@ -99,9 +102,13 @@ def cmd_run(env: Mapping[str, str], out: TextIO) -> int:
     stopper = Stopper()
     stopper.install()
     try:
-        run_forever(runtime.daemon(), stopper)
+        clean = run_forever(runtime.daemon(), stopper)
     finally:
+        stopper.restore()
         runtime.close()
+    if not clean:  # a tick's thread is still running and would hold the interpreter open
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 
@@ -117,39 +124,32 @@ def cmd_once(env: Mapping[str, str], out: TextIO) -> int:
 
 
 def _check(runtime: _Runtime) -> dict[str, Any]:
-    """Every check of ``check``, as the JSON object it prints. Never PATCHes."""
+    """Every check of ``check``, as the JSON object it prints: the token, the app, then the first two
+    steps of the daemon's own tick (observe, decide) on a daemon that keeps its state in memory.
+    Never PATCHes."""
     settings, api = runtime.settings, runtime.api
     app = settings.app_name or ""
-    report: dict[str, Any] = {"ok": True, "app": app, "processes": {}, "errors": []}
-    errors: list[str] = report["errors"]
+    errors: list[str] = []
     try:
         api.account()
     except HerokuError as exc:
         errors.append(f"token (GET /account): {exc}")
     try:
         api.app(app)
-        formation = {f.type: f for f in api.formation(app)}
     except HerokuError as exc:
         errors.append(f"app {app}: {exc}")
-        formation = {}
-    clock = SystemClock()
-    observations: dict[str, Observation] = {}
-    for name in settings.processes:
-        now = clock.time()
-        try:
-            reading = runtime.sources[name].read(now)
-        except SignalError as exc:
-            reading = Reading.unknown(now, str(exc))
-        if not reading.ok:
-            errors.append(f"{name}: signal unknown: {reading.error}")
-        report["processes"][name] = _reading_report(reading, settings.processes[name].source == "web")
-        found = formation.get(name)
-        if found is not None:
-            observations[name] = Observation(name, found.quantity, found.size, reading)
-        elif formation:
-            errors.append(f"{name}: not in the formation of {app} (is it in the Procfile?)")
-    for decision in runtime.daemon(shared=False).decide(observations, formation):
-        report["processes"][decision.process].update(
+    daemon = runtime.daemon(shared=False)
+    observed = daemon.observe(read_without_formation=True)
+    if observed.formation_error is not None and not errors:
+        errors.append(f"formation of {app}: {observed.formation_error}")
+    errors += observed.errors
+    unread = Reading.unknown(0.0, "not read")  # a process type missing from the formation
+    processes = {
+        name: _reading_report(observed.readings.get(name, unread), process.source == "web")
+        for name, process in settings.processes.items()
+    }
+    for decision in daemon.decide(observed.observations, observed.formation or {}):
+        processes[decision.process].update(
             quantity=decision.current,
             size=decision.current_size,
             desired=decision.desired,
@@ -157,9 +157,7 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
             reason=str(decision.reason),
             message=decision.message,
         )
-    report["errors"] = [runtime.redactor(text) for text in errors]
-    report["ok"] = not errors
-    return report
+    return {"ok": not errors, "app": app, "processes": processes, "errors": [runtime.redactor(e) for e in errors]}
 
 
 def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
@@ -170,6 +168,7 @@ def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
         "latency": reading.latency,
         "busy": reading.busy,
         "desired": None,
+        "desired_size": None,
         "reason": None,
         "message": None,
     }
@@ -186,12 +185,29 @@ def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
     return entry
 
 
+def _shown(value: object) -> str:
+    """A reading as a person reads it: "unknown" for no value, numbers rounded."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
+    return str(value)
+
+
 def _print_check(report: Mapping[str, Any], out: TextIO) -> None:
     out.write(f"app: {report['app']}\n")
     for name, p in report["processes"].items():
+        signals = " ".join(
+            f"{key}={_shown(p[key])}"
+            for key in ("depth", "latency", "busy", "rate", "queue_time_p95", "app_time")
+            if key in p and (key in {"depth", "latency", "busy"} or p[key] is not None)
+        )
+        if p["quantity"] is None:
+            out.write(f"{name}: not in the formation  {signals}\n")
+            continue
         out.write(
-            f"{name}: {p['quantity']} x {p['size']}  depth={p['depth']} latency={p['latency']} "
-            f"busy={p['busy']}  → desired {p['desired']} ({p['reason']}: {p['message']})\n"
+            f"{name}: {p['quantity']} x {p['size']}  {signals}  → desired {p['desired']} x {p['desired_size']} "
+            f"({p['reason']}: {p['message']})\n"
         )
     for error in report["errors"]:
         out.write(f"FAILED: {error}\n")
@@ -199,7 +215,7 @@ def _print_check(report: Mapping[str, Any], out: TextIO) -> None:
 
 
 def cmd_check(env: Mapping[str, str], out: TextIO, as_json: bool) -> int:
-    runtime = _prepare(env, sys.stderr)
+    runtime = _prepare(env, sys.stderr, quiet=True)
     try:
         report = _check(runtime)
     finally:
@@ -221,9 +237,10 @@ def _live_sizes(env: Mapping[str, str]) -> Callable[[], list[tuple[str, float | 
     base_url = env.get("HEROKU_API_URL") or DEFAULT_API_URL
 
     def fetch() -> list[tuple[str, float | None, float | None]]:
-        problem = check_api_url(base_url)
-        if problem:
-            raise ConfigError([f"HEROKU_API_URL: {problem}"])
+        problems = [f"HEROKU_API_URL: {check_api_url(base_url)}"] if check_api_url(base_url) else []
+        problems += [f"HEROKU_API_KEY: {token_problem(token)}"] if token_problem(token) else []
+        if problems:
+            raise ConfigError(problems)
         try:
             with HerokuClient(token, base_url=base_url) as client:
                 return [(s.name, s.memory_gb, s.monthly_usd) for s in client.dyno_sizes()]
@@ -250,7 +267,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "plan":
             return plan.run(args, out, environ, fetch_sizes=_live_sizes(environ))
     except ConfigError as exc:
-        sys.stderr.write("autoscaler: invalid configuration:\n")
+        sys.stderr.write("autoscaler: invalid configuration or usage:\n")
         for problem in exc.problems:
             sys.stderr.write(f"  {problem}\n")
         return 2

@@ -13,12 +13,13 @@ win). Values are parsed, never evaluated.
 
 from __future__ import annotations
 
-import ipaddress
+import difflib
 import json
 import netrc
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -42,13 +43,37 @@ from pydantic_settings import (
 
 from autoscaler import sizes
 from autoscaler.errors import ConfigError
-from autoscaler.redact import redact_url
+from autoscaler.urls import check_api_url, url_problem
 
 SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
-SOURCES: tuple[str, ...] = ("rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web")
 
-REDIS_SOURCES = frozenset({"rq", "celery", "dramatiq", "redis_list", "web"})
-DEFAULT_QUEUES: dict[str, list[str]] = {"rq": ["default"], "celery": ["celery"], "dramatiq": ["default"]}
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What the configuration knows of one ``SOURCE``: where its URL comes from when the
+    process sets none, which URL schemes it reads, and its default queues."""
+
+    url_vars: tuple[str, ...]
+    """Heroku add-on variables tried in order when the process sets no ``URL``."""
+    schemes: tuple[str, ...]
+    default_queues: tuple[str, ...] = ("default",)
+    queues_required: bool = False
+
+
+SOURCES: dict[str, SourceSpec] = {
+    "rq": SourceSpec(("REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES),
+    # A Celery app with CloudAMQP brokers there; its Redis is then for results.
+    "celery": SourceSpec(
+        ("CLOUDAMQP_URL", "REDIS_TLS_URL", "REDIS_URL"), (*_REDIS_SCHEMES, "amqp", "amqps"), ("celery",)
+    ),
+    "dramatiq": SourceSpec(("REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES),
+    "redis_list": SourceSpec(("REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES, queues_required=True),
+    "sql": SourceSpec(("DATABASE_URL",), ("postgres", "postgresql")),
+    "http_json": SourceSpec((), ("http", "https")),
+    "web": SourceSpec(("REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES),
+}
 DEFAULT_API_URL = "https://api.heroku.com"
 PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
 
@@ -222,7 +247,7 @@ class ProcessConfig(BaseModel):
         return found.name
 
     def queue_names(self) -> list[str]:
-        return list(self.queues or DEFAULT_QUEUES.get(self.source, ["default"]))
+        return list(self.queues or SOURCES[self.source].default_queues)
 
 
 class Settings(BaseSettings):
@@ -287,23 +312,29 @@ class Settings(BaseSettings):
     def effective_state_url(self) -> str | None:
         return self.state_url or self.default_redis_url
 
+    def addon_url(self, variable: str) -> str | None:
+        """The value of a Heroku add-on variable (``REDIS_URL``, ``DATABASE_URL``, ...)."""
+        value: str | None = getattr(self, variable.lower())
+        return value
+
+    def url_variable(self, name: str, process: ProcessConfig) -> str | None:
+        """The variable a process's source URL comes from: its own ``URL``, else the first
+        add-on variable of its source that is set; None when there is none."""
+        if process.url:
+            return process_var(name, "url")
+        return next((var for var in SOURCES[process.source].url_vars if self.addon_url(var)), None)
+
     def source_url(self, process: ProcessConfig) -> str | None:
         """The connection URL of a process's source: its own ``URL`` or the add-on variable."""
         if process.url:
             return process.url
-        if process.source == "celery":  # a Celery app with CloudAMQP brokers there; Redis is then for results
-            return self.cloudamqp_url or self.default_redis_url
-        if process.source in REDIS_SOURCES:
-            return self.default_redis_url
-        if process.source == "sql":
-            return self.database_url
-        return None
+        return next(filter(None, map(self.addon_url, SOURCES[process.source].url_vars)), None)
 
     def require_source_url(self, name: str, process: ProcessConfig) -> str:
         """:meth:`source_url`, or ConfigError naming the variable to set."""
         url = self.source_url(process)
         if url is None:
-            raise ConfigError([f"AUTOSCALER_PROCESSES__{name.upper()}__URL: required: {url_needed(process)}"])
+            raise ConfigError([f"{process_var(name, 'url')}: required: {url_needed(process)}"])
         return url
 
     def rq_prefix(self, process: ProcessConfig) -> str:
@@ -341,6 +372,18 @@ _ALIASED = {
 }
 
 
+def process_var(name: str, field: str | None = None) -> str:
+    """The variable of a process type's setting: ``AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS``."""
+    var = f"AUTOSCALER_PROCESSES__{name.upper()}"
+    return f"{var}__{field.upper()}" if field else var
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name most like ``name`` (a typo's likely intent), or None."""
+    found = difflib.get_close_matches(name.upper(), [k.upper() for k in known], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def env_name(*loc: str | int) -> str:
     """The environment variable a user sets for a settings location.
 
@@ -363,8 +406,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required"
     if kind == "extra_forbidden":
-        known = ", ".join(name.upper() for name in ProcessConfig.model_fields)
-        return f"unknown setting (known fields: {known})"
+        loc = error.get("loc") or ()
+        guess = closest(str(loc[-1]), ProcessConfig.model_fields) if loc else None
+        return "unknown setting" + (f"; did you mean {guess}?" if guess else f" (known: {_known_fields()})")
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
     if kind in {"greater_than_equal", "greater_than", "less_than_equal"}:
@@ -381,37 +425,14 @@ def _describe(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-def is_loopback(host: str) -> bool:
-    """True for localhost and the loopback ranges (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_api_url(url: str) -> str | None:
-    """The problem with a Platform API base URL, or None when it is acceptable:
-    https, or http only for a loopback host (127.0.0.0/8, ::1, localhost: a local
-    stand-in for tests)."""
-    problem = f"must use https:// (http:// is accepted only for loopback hosts), got {redact_url(url)!r}"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018  (raises ValueError on a bad port)
-    except ValueError:
-        return problem
-    scheme = parts.scheme.lower()
-    if host and (scheme == "https" or (scheme == "http" and is_loopback(host))):
-        return None
-    return problem
+def _known_fields() -> str:
+    return ", ".join(name.upper() for name in ProcessConfig.model_fields)
 
 
 def _process_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     for name, process in settings.processes.items():
-        var = f"AUTOSCALER_PROCESSES__{name.upper()}"
+        var = process_var(name)
         if not re.match(PROCESS_TYPE_PATTERN, name):
             problems.append(f"{var}: {name!r} is not a Heroku process type name")
         if process.max_dynos < process.min_dynos:
@@ -421,64 +442,178 @@ def _process_problems(settings: Settings) -> list[str]:
                 problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
             problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
-        problems += _source_problems(var, process, settings)
+        problems += _limit_problems(name, process)
+        problems += _source_problems(name, process, settings)
     return problems
 
 
-_URL_NEEDED = {
-    "sql": "set it, or DATABASE_URL",
-    "http_json": "the URL to GET",
-    "celery": "set it, or CLOUDAMQP_URL / REDIS_TLS_URL / REDIS_URL",
-}
+def size_limit(size_name: str, raised: int | None = None) -> int | None:
+    """Heroku's per-process-type quantity limit for a size (``raised``: a limit Heroku granted
+    above the default, which Eco and Basic never get); None when only the app's limit applies."""
+    size = sizes.lookup(size_name)
+    if size is None or size.max_per_type is None:
+        return None
+    if raised is not None and size.tier not in {sizes.Tier.ECO, sizes.Tier.BASIC}:
+        return raised
+    return size.max_per_type
+
+
+def _limit_problems(name: str, process: ProcessConfig) -> list[str]:
+    """Bounds Heroku would refuse, found at start-up rather than on the first PATCH."""
+    problems: list[str] = []
+    if process.size is not None:
+        limit = size_limit(process.size, process.size_limit)
+        if limit is not None and process.max_dynos > limit:
+            problems.append(
+                f"{process_var(name, 'max_dynos')}: {process.max_dynos} is more than Heroku runs of {process.size} "
+                f"dynos per process type ({limit}); lower MAX_DYNOS or choose another SIZE"
+            )
+    if process.max_dynos > sizes.APP_DYNO_LIMIT:
+        problems.append(
+            f"{process_var(name, 'max_dynos')}: {process.max_dynos} is more than Heroku runs in one app "
+            f"({sizes.APP_DYNO_LIMIT})"
+        )
+    for number, window in enumerate(process.schedules, 1):
+        if window.min_dynos is not None and window.min_dynos > process.max_dynos:
+            problems.append(
+                f"{process_var(name, 'schedules')}: schedule {number} ({window.cron}) asks for "
+                f"min_dynos {window.min_dynos}, more than MAX_DYNOS ({process.max_dynos})"
+            )
+        if window.min_dynos is not None and window.max_dynos is not None and window.max_dynos < window.min_dynos:
+            problems.append(
+                f"{process_var(name, 'schedules')}: schedule {number} ({window.cron}) has max_dynos "
+                f"{window.max_dynos} below its min_dynos {window.min_dynos}"
+            )
+    return problems
 
 
 def url_needed(process: ProcessConfig) -> str:
     """What to set when a process's source has no URL (its own, or an add-on variable)."""
-    return _URL_NEEDED.get(process.source, "set it, or REDIS_TLS_URL / REDIS_URL")
+    addons = SOURCES[process.source].url_vars
+    return f"set it, or {' / '.join(addons)}" if addons else "the URL to GET"
 
 
-def _source_problems(var: str, process: ProcessConfig, settings: Settings) -> list[str]:
-    """What a source needs beyond the common fields."""
+def _source_problems(name: str, process: ProcessConfig, settings: Settings) -> list[str]:
+    """What a source needs beyond the common fields, each named by the variable the user set."""
     problems: list[str] = []
+    spec = SOURCES[process.source]
     url = settings.source_url(process)
     if url is None:
-        problems.append(f"{var}__URL: required: {url_needed(process)}")
-    elif "://" not in url:
-        problems.append(f"{var}__URL: not a URL: {redact_url(url)!r}")
+        problems.append(f"{process_var(name, 'url')}: required: {url_needed(process)}")
+    else:
+        problem = url_problem(url, spec.schemes)
+        if problem:
+            var = settings.url_variable(name, process)
+            used = "" if var == process_var(name, "url") else f" (read by process type {name!r})"
+            problems.append(f"{var}{used}: {problem}")
     if process.source == "sql" and (process.query is None) == (process.preset is None):
         problems.append(
-            f"{var}__QUERY: set either QUERY (a query of your own) or PRESET (procrastinate, pgqueuer, django_q2)"
+            f"{process_var(name, 'query')}: set either QUERY (a query of your own) "
+            "or PRESET (procrastinate, pgqueuer, django_q2)"
         )
-    if process.source == "redis_list" and not process.queues:
-        problems.append(f"{var}__QUEUES: required: the Redis list keys to count")
+    if spec.queues_required and not process.queues:
+        problems.append(f"{process_var(name, 'queues')}: required: the Redis list keys to count")
+    return problems
+
+
+def _global_problems(settings: Settings) -> list[str]:
+    """Global settings that parse but that a tick could not use."""
+    problems: list[str] = []
+    state_url = settings.effective_state_url
+    source_urls = {settings.source_url(process) for process in settings.processes.values()}
+    if state_url is not None and (settings.state_url or state_url not in source_urls):  # else said once, below
+        problem = url_problem(state_url, _REDIS_SCHEMES)
+        if problem:
+            var = (
+                "AUTOSCALER_STATE_URL"
+                if settings.state_url
+                else next(v for v in ("REDIS_TLS_URL", "REDIS_URL") if settings.addon_url(v))
+            )
+            problems.append(f"{var}: {problem} (the state store is Redis)")
+    if settings.notify_url is not None:
+        problem = url_problem(settings.notify_url.get_secret_value(), ("https", "http"))
+        if problem:  # the webhook URL is a secret: say what is wrong, not what it is
+            problems.append("AUTOSCALER_NOTIFY_URL: must be an https:// (or http://) webhook URL with a host")
+    for size_name in settings.prices:
+        if sizes.lookup(size_name) is None:
+            problems.append(
+                f"AUTOSCALER_PRICES: unknown dyno size {size_name!r}; known sizes: {', '.join(sizes.known_names())}"
+            )
     return problems
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration from the environment.
 
-    ``environ`` defaults to ``os.environ``; tests pass their own mapping. Raises
-    ConfigError with one line per problem.
+    ``environ`` defaults to ``os.environ``; tests pass their own mapping. An empty value
+    is the same as an unset variable (``heroku config:set NAME=`` unsets in effect). Raises
+    ConfigError with one line per problem, each naming the variable the user set.
     """
-    env = dict(os.environ if environ is None else environ)
+    env = {key: value for key, value in (os.environ if environ is None else environ).items() if value.strip()}
+    problems = unknown_variables(env)
     try:
         settings = _build(env)
     except ValidationError as exc:
-        problems = [f"{env_name(*err['loc'])}: {_describe(err)}" for err in exc.errors()]
+        named = {line.split(":", 1)[0] for line in problems}
+        for err in exc.errors():
+            var = env_name(*err["loc"]) if err["type"] == "missing" else _error_var(err["loc"], env)
+            if var not in named:
+                problems.append(f"{var}: {_describe(err)}")
         raise ConfigError(problems) from None
     except SettingsError as exc:
-        raise ConfigError([_settings_error_text(exc)]) from None
+        raise ConfigError([*problems, _settings_error_text(exc)]) from None
     settings = _with_defaults(settings)
-    problems = []
     if not settings.processes:
         problems.append(
             "AUTOSCALER_PROCESSES: no process type configured: set e.g. "
             "AUTOSCALER_PROCESSES__WORKER__SOURCE=rq and AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS"
         )
+    problems += _global_problems(settings)
     problems += _process_problems(settings)
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _error_var(loc: tuple[str | int, ...], env: Mapping[str, str]) -> str:
+    """The variable behind a validation error: the per-field variable when the user set one,
+    else ``AUTOSCALER_PROCESSES (worker.max_dynos)`` for a field set in the JSON map."""
+    if len(loc) < 3 or loc[0] != "processes":
+        return env_name(*loc)
+    field_var = env_name(*loc[:3])
+    if field_var in {key.upper() for key in env}:
+        inner = ".".join(str(part) for part in loc[3:])
+        return f"{field_var} ({inner})" if inner else field_var
+    return f"AUTOSCALER_PROCESSES ({'.'.join(str(part) for part in loc[1:])})"
+
+
+def known_globals() -> list[str]:
+    """Every global ``AUTOSCALER_*`` variable the product reads."""
+    return [f"AUTOSCALER_{name.upper()}" for name, field in Settings.model_fields.items() if not field.validation_alias]
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A problem line for every ``AUTOSCALER_*`` variable the product does not know: a typo
+    such as ``AUTOSCALER_DRYRUN`` must not silently leave a safety switch off."""
+    globals_ = known_globals()
+    fields = list(ProcessConfig.model_fields)
+    problems: list[str] = []
+    for key in sorted(env):
+        upper = key.upper()
+        if not upper.startswith("AUTOSCALER_") or upper in globals_:
+            continue
+        parts = upper.split("__")
+        if parts[0] == "AUTOSCALER_PROCESSES" and len(parts) in {2, 3} and parts[1]:
+            if len(parts) == 2 or parts[2].lower() in fields:
+                continue
+            guess = closest(parts[2], fields)
+            hint = f"did you mean {process_var(parts[1], guess)}?" if guess else f"known fields: {_known_fields()}"
+            problems.append(f"{key}: unknown setting of process type {parts[1].lower()!r}; {hint}")
+            continue
+        guess = closest(upper.removeprefix("AUTOSCALER_"), [name.removeprefix("AUTOSCALER_") for name in globals_])
+        hint = f"did you mean AUTOSCALER_{guess}?" if guess else "see docs/configuration.md for the known names"
+        problems.append(f"{key}: unknown variable; {hint}")
+    return problems
 
 
 def _with_defaults(settings: Settings) -> Settings:
@@ -498,10 +633,16 @@ def _with_defaults(settings: Settings) -> Settings:
 
 
 def _settings_error_text(exc: SettingsError) -> str:
-    text = str(exc)
-    if "processes" in text:
-        return "AUTOSCALER_PROCESSES: not valid JSON (expected an object of process types)"
-    return f"configuration: {text}"
+    """pydantic-settings fails before validation when a JSON value does not parse: name it."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = found.group(1) if found else ""
+    cause = exc.__cause__
+    detail = f" ({cause.msg} at character {cause.pos})" if isinstance(cause, json.JSONDecodeError) else ""
+    if field == "processes":
+        return f"AUTOSCALER_PROCESSES: not valid JSON{detail}; expected an object of process types"
+    if field:
+        return f"{env_name(field)}: not valid JSON{detail}"
+    return f"configuration: {exc}"
 
 
 def _build(env: Mapping[str, str]) -> Settings:
@@ -547,6 +688,13 @@ def resolve_token(settings: Settings, netrc_path: Path | None = None) -> str | N
     return password or None
 
 
+def token_problem(token: str) -> str | None:
+    """What is wrong with a Platform API token's form (never quoting it), or None."""
+    if not token or not token.isascii() or not token.isprintable() or " " in token:
+        return "must be a non-empty token of printable ASCII characters"
+    return None
+
+
 def require_runtime(settings: Settings, token: str | None) -> None:
     """Checks that only the commands that talk to Heroku need (run, once, check)."""
     problems: list[str] = []
@@ -555,6 +703,8 @@ def require_runtime(settings: Settings, token: str | None) -> None:
             "HEROKU_API_KEY: required: set it to a Platform API token "
             "(or log in with `heroku login` so ~/.netrc has one)"
         )
+    elif token_problem(token):
+        problems.append(f"HEROKU_API_KEY: {token_problem(token)}")
     if not settings.app_name:
         problems.append("AUTOSCALER_APP: required: the name of the app to scale (or HEROKU_APP_NAME)")
     if problems:

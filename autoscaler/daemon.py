@@ -20,9 +20,7 @@ ticks coalesced) until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,6 +34,7 @@ from autoscaler.config import Settings
 from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
 from autoscaler.heroku import Formation, FormationUpdate
 from autoscaler.logs import get_logger, measurements
+from autoscaler.notify import TIMEOUT as NOTIFY_TIMEOUT
 from autoscaler.notify import Alerts, Notifier, NullNotifier
 from autoscaler.policy import (
     CLAMP_REASONS,
@@ -56,8 +55,8 @@ AUTH_BACKOFF_MAX = 900.0
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
 SHUTDOWN_GRACE = 6.0
-"""Seconds a stopping daemon waits for a running tick before abandoning it (Heroku kills at 30 s;
-the contract promises an exit within 10 s)."""
+"""Seconds a stopping daemon waits for a running tick before abandoning it: with the lease released
+and notices flushed it exits within 10 s, well before Heroku's SIGKILL at 30 s."""
 
 
 class Clock(Protocol):
@@ -98,6 +97,18 @@ class TickResult:
     updates: list[FormationUpdate] = field(default_factory=list)
     patched: bool = False
     skipped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Observed:
+    """What one look at the app found: the formation (None when it could not be read), a reading per
+    managed process type, and the observations the engine decides from (process types in the formation)."""
+
+    formation: dict[str, Formation] | None = None
+    formation_error: HerokuError | None = None
+    readings: dict[str, Reading] = field(default_factory=dict)
+    observations: dict[str, Observation] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -142,6 +153,10 @@ class Daemon:
         self._quiet: set[str] = set()
         self._paused_until = 0.0
         self._auth_failures = 0
+        self._lease_unreadable = False
+        self._last_cost: tuple[float | None, float | None] | None = None
+        self._would_scale: tuple[str, ...] = ()
+        """Dry run: the changes last announced, so a webhook hears of each would-be formation once."""
         self.ticks = 0
 
     # --- one tick -------------------------------------------------------------------
@@ -162,38 +177,54 @@ class Daemon:
             )
             return TickResult(ok=True, skipped=True)
         if self.lease is not None and not self._lead():
+            if self._lease_unreadable:
+                return TickResult(ok=False, skipped=True, errors=["state store: cannot tell who leads: not acting"])
             return TickResult(ok=True, skipped=True)
 
-        try:
-            formation = {f.type: f for f in self.api.formation(self.app, deadline=deadline)}
-        except HerokuError as exc:
-            self._api_failed(exc, "formation_read_failed")
-            return TickResult(ok=False, errors=[f"formation: {exc}"])
+        observed = self.observe(deadline)
+        if observed.formation is None:
+            assert observed.formation_error is not None
+            self._api_failed(observed.formation_error, "formation_read_failed")
+            return TickResult(ok=False, errors=[f"formation: {observed.formation_error}"])
         self._api_ok()
-
-        result = TickResult(ok=True)
-        observations: dict[str, Observation] = {}
-        for name in self.settings.processes:
-            entry = formation.get(name)
-            if entry is None:
-                error = f"process type {name!r} is not in the formation of {self.app} (not in the Procfile?)"
-                self.log.error("process_missing", process=name, error=error)
-                result.ok = False
-                result.errors.append(error)
-                continue
-            reading = self._read(name)
-            result.readings[name] = reading
-            observations[name] = Observation(process=name, quantity=entry.quantity, size=entry.size, reading=reading)
-
-        result.decisions = self.decide(observations, formation)
+        result = TickResult(ok=not observed.errors, readings=observed.readings, errors=observed.errors)
+        result.decisions = self.decide(observed.observations, observed.formation)
         self._log_cost(result.decisions)
         result.updates = [_update_for(d) for d in result.decisions if d.changed]
+        if not result.updates:
+            self._would_scale = ()
         if result.updates:
             result.patched = self._apply(result.updates, deadline, result)
             if result.patched:
                 self._remember_applied(result.decisions)
         self._note_pause()
         return result
+
+    def observe(self, deadline: float | None = None, *, read_without_formation: bool = False) -> Observed:
+        """The first step of a tick (and all that ``check`` needs before deciding): read the formation,
+        then each managed process type's signal. Without a formation a tick stops there; ``check``
+        (``read_without_formation``) still reads the signals, to report them."""
+        observed = Observed()
+        try:
+            observed.formation = {f.type: f for f in self.api.formation(self.app, deadline=deadline)}
+        except HerokuError as exc:
+            observed.formation_error = exc
+            if not read_without_formation:
+                return observed
+        for name in self.settings.processes:
+            entry = observed.formation.get(name) if observed.formation is not None else None
+            if observed.formation is not None and entry is None:
+                error = f"process type {name!r} is not in the formation of {self.app} (not in the Procfile?)"
+                self.log.error("process_missing", process=name, error=error)
+                observed.errors.append(error)
+                continue
+            reading = self._read(name)
+            observed.readings[name] = reading
+            if not reading.ok:
+                observed.errors.append(f"{name}: signal unknown: {reading.error or 'no value'}")
+            if entry is not None:
+                observed.observations[name] = Observation(name, entry.quantity, entry.size, reading)
+        return observed
 
     # --- leadership, failures, state ---------------------------------------------------
 
@@ -212,7 +243,9 @@ class Daemon:
         now = self.clock.time()
         try:
             leading = self.lease.acquire()
+            self._lease_unreadable = False
         except StateError as exc:
+            self._lease_unreadable = True
             if self._once("state_unavailable", True):
                 self.log.error("state_unavailable", error=str(exc), message="not acting: cannot tell who leads")
             self.alerts.failing("state store", str(exc), now)
@@ -341,7 +374,9 @@ class Daemon:
             message=decision.message,
             dry_run=self.settings.dry_run,
         )
-        fields.update(measurements(name, {"current": decision.current, "desired": decision.desired, **decision.inputs}))
+        charted: dict[str, float | int | None] = {"dynos": decision.current, "desired": decision.desired}
+        charted.update(depth=reading.depth, latency=reading.latency, queue_time_p95=reading.queue_time_p95)
+        fields.update(measurements(name, charted))
         self.log.info("decision", **fields)
         for reason, text in (
             (Reason.CLAMPED_TO_MAX, f"{name} needs more than MAX_DYNOS: held at {decision.desired}"),
@@ -371,8 +406,12 @@ class Daemon:
     def _apply(self, updates: list[FormationUpdate], deadline: float, result: TickResult) -> bool:
         changes = [_describe(update) for update in updates]
         if self.settings.dry_run:
-            self.log.info("scale_skipped", dry_run=True, changes=changes, message="dry run: nothing sent")
-            self.alerts.scaled(changes, dry_run=True)
+            self.log.info(
+                "scale_skipped", dry_run=True, changes=changes, message="dry run: would scale; nothing was sent"
+            )
+            if tuple(changes) != self._would_scale:  # once per would-be formation, not every tick
+                self.alerts.scaled(changes, dry_run=True)
+            self._would_scale = tuple(changes)
             return False
         try:
             self.api.update_formation(self.app, updates, deadline=deadline)
@@ -400,6 +439,9 @@ class Daemon:
             return
         current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions}, self._prices)
         desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions}, self._prices)
+        if (current, desired) == self._last_cost:  # logged when it changes, not every tick
+            return
+        self._last_cost = (current, desired)
         self.log.info(
             "cost",
             monthly_usd=current,
@@ -412,10 +454,13 @@ class Daemon:
         if hint > 0:
             self._paused_until = self.clock.monotonic() + float(hint)
 
-    def close(self) -> None:
+    def close(self, *, quick: bool = False) -> None:
+        """Release the lease, flush and close the notifier (``quick``: waiting at most a second,
+        when the process is in a hurry to exit), close the sources."""
         if self.lease is not None:
-            self.lease.release()
-        self.notifier.close()
+            with contextlib.suppress(StateError):
+                self.lease.release()
+        self.notifier.close(timeout=1.0 if quick else NOTIFY_TIMEOUT)
         for source in self.sources.values():
             try:
                 source.close()
@@ -441,29 +486,51 @@ def _describe(update: FormationUpdate) -> str:
 
 
 class Stopper:
-    """Signal handling: the handlers only set flags. First signal: stop after the current
-    tick. Second signal: exit at once."""
+    """Signal handling: the handlers only set flags. First SIGTERM or SIGINT: stop after the
+    running tick. Second: stop waiting for it. :meth:`restore` puts the previous handlers back."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.forced = threading.Event()
         self.signals = 0
+        self._previous: dict[int, Any] = {}
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
         if self.signals > 1:
-            sys.stdout.flush()
-            os._exit(0)
+            self.forced.set()
         self.event.set()
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self.handle)
-        signal.signal(signal.SIGINT, self.handle)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self.handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
-def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True) -> None:
+def _wait_for_tick(busy: threading.Lock, stopper: Stopper) -> bool:
+    """Wait up to :data:`SHUTDOWN_GRACE` for a running tick, less if a second signal comes.
+    True (and the lock held) when no tick runs any more."""
+    deadline = time.monotonic() + SHUTDOWN_GRACE
+    while not stopper.forced.is_set():
+        if busy.acquire(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+    return busy.acquire(blocking=False)
+
+
+def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True) -> bool:
     """Tick every ``AUTOSCALER_INTERVAL`` seconds until ``stopper`` fires, then stop within
-    :data:`SHUTDOWN_GRACE` seconds. Each tick runs in APScheduler's worker thread;
-    ``max_instances=1`` means never two at once and ``coalesce`` merges missed runs."""
+    :data:`SHUTDOWN_GRACE` seconds (at once on a second signal). Each tick runs in APScheduler's
+    worker thread; ``max_instances=1`` means never two at once and ``coalesce`` merges missed runs.
+
+    On every way out the lease is released and the notifier flushed and closed. Returns True
+    after a clean stop, False when a tick was still running and was abandoned: its thread still
+    holds the interpreter, so the caller ends the process."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -501,25 +568,25 @@ def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True
         scheduler.add_job(
             renew, IntervalTrigger(seconds=max(1.0, interval / 3), timezone=UTC), id="lease", max_instances=1
         )
-    scheduler.start()
-    log.info(
-        "started",
-        interval_s=interval,
-        dry_run=daemon.settings.dry_run,
-        processes=list(daemon.sources),
-        state=daemon.state.description,
-    )
     try:
+        scheduler.start()
+        log.info(
+            "started",
+            interval_s=interval,
+            dry_run=daemon.settings.dry_run,
+            processes=list(daemon.sources),
+            state=daemon.state.description,
+        )
         stopper.event.wait()
     finally:
         log.info("stopping", message="finishing the running tick, if any")
-        scheduler.shutdown(wait=False)
-        finished = busy.acquire(timeout=SHUTDOWN_GRACE)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        finished = _wait_for_tick(busy, stopper)
+        daemon.close(quick=not finished)
         if finished:
             busy.release()
-            daemon.close()
             log.info("stopped")
         else:
-            log.warning("stopped", message=f"abandoned a tick still running after {SHUTDOWN_GRACE:g}s")
-            sys.stdout.flush()
-            os._exit(0)  # the tick's thread would otherwise hold the interpreter open
+            log.warning("stopped", message="abandoned a tick still running; lease released, notices flushed")
+    return finished

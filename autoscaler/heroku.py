@@ -34,10 +34,8 @@ from urllib.parse import quote
 import httpx
 
 from autoscaler import __version__
-from autoscaler.config import check_api_url
 from autoscaler.errors import (
     BadRequest,
-    ConfigError,
     Forbidden,
     HerokuAPIError,
     HerokuResponseError,
@@ -49,10 +47,11 @@ from autoscaler.errors import (
     UnprocessableEntity,
 )
 from autoscaler.redact import Redactor
+from autoscaler.urls import check_api_url
 
 DEFAULT_BASE_URL = "https://api.heroku.com"
-PROJECT_URL = "https://github.com/autoscaler/autoscaler"
-USER_AGENT = f"autoscaler/{__version__} (+{PROJECT_URL})"
+USER_AGENT = f"autoscaler/{__version__} (self-hosted Heroku autoscaler)"
+"""Names the product and its version to Heroku, and no repository: each fork deploys its own."""
 ACCEPT = "application/vnd.heroku+json; version=3"
 
 BACKOFF_BASE = 0.5
@@ -131,10 +130,10 @@ class HerokuClient:
         low_rate_limit: int = 300,
     ) -> None:
         problem = check_api_url(base_url)
-        if problem:
-            raise ConfigError([f"HEROKU_API_URL: {problem}"])
+        if problem:  # the configuration refuses these first, naming the variable
+            raise ValueError(f"base_url {problem}")
         if not token or not token.isascii() or not token.isprintable() or " " in token:
-            raise ConfigError(["HEROKU_API_KEY: must be a non-empty token of printable ASCII characters"])
+            raise ValueError("token must be a non-empty string of printable ASCII characters")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._token = token

@@ -9,6 +9,7 @@ can reach a line, whatever a caller put into an event.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -45,15 +46,25 @@ def redaction_processor(redactor: Redactor) -> Processor:
     return redact
 
 
-def _logfmt_value(value: object) -> str:
+def _logfmt_text(value: object) -> str:
+    """A value as plain text: lists comma-separated, mappings as JSON, never a Python repr."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         text = f"{value:.3f}".rstrip("0").rstrip(".")
-        return text or "0"
-    text = str(value)
+        return text if text not in {"", "-0"} else "0"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ",".join(_logfmt_text(item) for item in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def _logfmt_value(value: object) -> str:
+    """A logfmt value: quoted (with escapes) when it holds a space, a quote or ``=``."""
+    text = _logfmt_text(value)
     if text == "" or any(ch in text for ch in ' ="\\\n\t'):
         escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
         return f'"{escaped}"'

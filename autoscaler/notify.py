@@ -36,7 +36,7 @@ class Notice:
 class Notifier(Protocol):
     def send(self, notice: Notice) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float = ...) -> None: ...
 
 
 class NullNotifier:
@@ -45,7 +45,7 @@ class NullNotifier:
     def send(self, notice: Notice) -> None:
         return
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
         return
 
 
@@ -58,7 +58,7 @@ class RecordingNotifier:
     def send(self, notice: Notice) -> None:
         self.notices.append(notice)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
         return
 
 
@@ -140,12 +140,12 @@ class WebhookNotifier:
         with self._idle:
             return self._idle.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
 
-    def close(self) -> None:
-        """Send what is queued (bounded by the timeout), then stop the thread."""
-        self.flush()
+    def close(self, timeout: float = TIMEOUT) -> None:
+        """Send what is queued (bounded by ``timeout``), then stop the thread."""
+        self.flush(timeout)
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        self._thread.join(timeout=TIMEOUT)
+        self._thread.join(timeout=timeout)
         self._client.close()
 
 

@@ -1,6 +1,6 @@
 """The ``plan`` command: the cheapest dyno formation for a RAM-bound app, offline.
 
-It answers three questions (issue 5):
+It answers three questions:
 
 * **Which size is cheapest?** For each dyno size, ``processes_per_dyno =
   floor(memory_mb / ram_per_process_mb)``, ``dynos = ceil(processes /
@@ -123,7 +123,7 @@ class Row:
     note: str = ""
 
     def as_json(self) -> dict[str, object]:
-        """The row as the ``--json`` output has it: exactly the keys of issue 5."""
+        """The row as the ``--json`` output has it: exactly these keys, no more."""
         return {
             "size": self.size,
             "memory_mb": self.memory_mb,
@@ -609,7 +609,8 @@ def run(
 ) -> int:
     """Runs ``plan``: prints the table (or JSON) to ``out`` and returns 0.
 
-    Raises ConfigError for every bad input. ``fetch_sizes`` reads /dyno-sizes for
+    Raises ConfigError for every bad input, and when no size is feasible (after printing
+    the table, whose rows say why). ``fetch_sizes`` reads /dyno-sizes for
     ``--live``; ``stdin`` is read for ``--from-logs -`` (default: sys.stdin).
     """
     options = _options(args, env)
@@ -630,6 +631,9 @@ def run(
         if options.max_dynos is not None:
             headers.append(f"Dyno limit per process type: {options.max_dynos} (--max-dynos)")
         out.write(render_table(rows, best, headers, with_processes=isinstance(options.demand, Load)))
+    if best is None:
+        flags = "--ram-per-process/--from-logs" + (", --max-dynos" if options.max_dynos is not None else "")
+        raise ConfigError([f"{flags}: no dyno size can serve this demand (each row above says why)"])
     return 0
 
 

@@ -14,8 +14,9 @@ One process type, in order:
 2. **Recommendations**, the largest wins:
    - backlog: ``ceil(waiting / JOBS_PER_DYNO)``;
    - latency: with a measured (or configured) per-dyno throughput, the dynos that drain
-     the backlog within ``MAX_LATENCY`` after booting (Little's law, the backlog-drain
-     formula of scaling.md §9); without one, ``ceil(ready × latency / MAX_LATENCY)``;
+     the backlog within ``MAX_LATENCY`` after booting (Little's law, and the backlog plus
+     what arrives meanwhile divided by what a dyno clears in the time left); without one,
+     ``ceil(ready × latency / MAX_LATENCY)``;
    - web, proportional: ``ceil(ready × p95 / QUEUE_TIME_MS)``;
    - web, model: the fewest dynos that keep the p95 queue wait under the target when
      Heroku's router sends each request to a random dyno (N independent M/M/k queues,
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from autoscaler import queueing, sizes
-from autoscaler.config import ProcessConfig
+from autoscaler.config import ProcessConfig, size_limit
 from autoscaler.schedule import window_active
 from autoscaler.signals import Reading
 
@@ -243,8 +244,9 @@ def _latency(reading: Reading, config: ProcessConfig, ready: int, state: Process
 
 def _drain(depth: int, latency: float, arrivals: float, rate: float, ready: int, config: ProcessConfig) -> int:
     """Dynos that keep up with arrivals and finish the backlog before its oldest job breaches
-    MAX_LATENCY (Little's law and the backlog-drain formula of scaling.md §9, counting that
-    running dynos work the whole time while new ones help only after BOOT_TIME)."""
+    MAX_LATENCY: ``(depth + arrivals × T) / (rate × T)`` with T the time left before that breach
+    (Little's law for the steady part), counting that running dynos work the whole time while new
+    ones help only after BOOT_TIME."""
     target = config.max_latency or 0.0
     remaining = max(target - latency, target / 4)  # until the oldest waiting job breaches
     steady = math.ceil(arrivals / rate) if arrivals > 0 else 0
@@ -429,12 +431,7 @@ def bounds(config: ProcessConfig, now: float) -> tuple[int, int]:
 
 def heroku_limit(config: ProcessConfig, size_name: str) -> int | None:
     """Heroku's per-process-type quantity limit for the size (or the configured raise)."""
-    size = sizes.lookup(size_name)
-    if size is None or size.max_per_type is None:
-        return None
-    if config.size_limit is not None and size.tier not in {sizes.Tier.ECO, sizes.Tier.BASIC}:
-        return config.size_limit
-    return size.max_per_type
+    return size_limit(size_name, config.size_limit)
 
 
 def _booting(state: ProcessState, config: ProcessConfig, now: float) -> int:
@@ -574,7 +571,7 @@ def _scale_down(
             current,
             Reason.HELD_DOWNSCALE_DELAY,
             f"{why}; holding {current}: {ceiling} was recommended {now - last:.0f}s ago, "
-            f"scale-down possible in {last + config.downscale_delay - now:.0f}s",
+            f"scale-down possible in {max(1, math.ceil(last + config.downscale_delay - now))}s",
         )
     if config.scale_down_per_minute is not None:
         removed = sum(n for t, n in state.downs if now - t < 60)

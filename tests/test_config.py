@@ -12,13 +12,13 @@ import pytest
 from autoscaler.config import (
     DEFAULT_API_URL,
     Settings,
-    check_api_url,
     env_name,
     load_settings,
     require_runtime,
     resolve_token,
 )
 from autoscaler.errors import ConfigError
+from autoscaler.urls import check_api_url
 
 from .conftest import ROOT
 
@@ -179,12 +179,12 @@ def test_web_processes_per_dyno_defaults_to_web_concurrency() -> None:
 def test_schedules_are_validated() -> None:
     """A schedule with a bad cron or time zone names the variable."""
     env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "61 * * * *", "duration": 60}]'}
-    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES__0__CRON: invalid cron")
+    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES (0.cron): invalid cron")
     env = {
         **WORKER,
         "AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "0 8 * * *", "duration": 60, "timezone": "Mars/Base"}]',
     }
-    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES__0__TIMEZONE: unknown time zone")
+    assert problems(env)[0].startswith("AUTOSCALER_PROCESSES__WORKER__SCHEDULES (0.timezone): unknown time zone")
 
 
 def test_app_defaults_to_heroku_app_name() -> None:
@@ -297,7 +297,8 @@ def test_queues_accept_a_json_list() -> None:
         ),
         pytest.param(
             {"AUTOSCALER_PROCESSES__WORKER__MAXDYNOS": "3"},
-            "AUTOSCALER_PROCESSES__WORKER__MAXDYNOS: unknown setting (known fields: SOURCE,",
+            "AUTOSCALER_PROCESSES__WORKER__MAXDYNOS: unknown setting of process type 'worker'; "
+            "did you mean AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS?",
             id="misspelt field",
         ),
         pytest.param(
@@ -492,3 +493,139 @@ def test_invalid_configuration_exits_2_without_traceback() -> None:
     assert "" == proc.stdout
     assert "Traceback" not in proc.stderr
     assert "AUTOSCALER_INTERVAL: must be a number, got 'fast'" in proc.stderr
+
+
+# --- what a new user gets wrong ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"AUTOSCALER_DRYRUN": "true"},
+            "AUTOSCALER_DRYRUN: unknown variable; did you mean AUTOSCALER_DRY_RUN?",
+            id="misspelt safety switch",
+        ),
+        pytest.param(
+            {"AUTOSCALER_INTERVALL": "5"},
+            "AUTOSCALER_INTERVALL: unknown variable; did you mean AUTOSCALER_INTERVAL?",
+            id="misspelt global",
+        ),
+        pytest.param(
+            {"autoscaler_max_monthly_cots": "50"},
+            "autoscaler_max_monthly_cots: unknown variable; did you mean AUTOSCALER_MAX_MONTHLY_COST?",
+            id="any case",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNOS": "5"},
+            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNOS: unknown setting of process type 'worker'; "
+            "did you mean AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO?",
+            id="misspelt process field",
+        ),
+        pytest.param(
+            {"AUTOSCALER_ZZZZZZ": "1"},
+            "AUTOSCALER_ZZZZZZ: unknown variable; see docs/configuration.md for the known names",
+            id="nothing close",
+        ),
+    ],
+)
+def test_unknown_autoscaler_variable_is_refused(env: dict[str, str], expected: str) -> None:
+    """An AUTOSCALER_* variable the product does not read is an error naming it and the closest known name:
+    a typo must never leave a setting (such as dry run) silently at its default."""
+    assert [expected] == problems({**WORKER, **env})
+
+
+def test_known_variables_are_accepted() -> None:
+    """Every documented global variable and every per-process field passes the unknown-name check."""
+    from autoscaler.config import ProcessConfig, known_globals, unknown_variables
+
+    env = {name: "x" for name in known_globals()}
+    env.update({f"AUTOSCALER_PROCESSES__WEB__{field.upper()}": "x" for field in ProcessConfig.model_fields})
+    env["AUTOSCALER_PROCESSES__WEB"] = "{}"
+    assert [] == unknown_variables(env)
+    assert "AUTOSCALER_DRY_RUN" in known_globals()
+
+
+def test_unknown_field_in_the_json_map_names_the_map() -> None:
+    """A misspelt field inside AUTOSCALER_PROCESSES is reported against AUTOSCALER_PROCESSES, the variable set."""
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "AUTOSCALER_PROCESSES": '{"worker": {"source": "rq", "max_dynos": 3, "jobs_per_dyno": 5, "max_latncy": 3}}',
+    }
+    assert ["AUTOSCALER_PROCESSES (worker.max_latncy): unknown setting; did you mean MAX_LATENCY?"] == problems(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"AUTOSCALER_STATE_URL": "postgres://u:secret@db.example.com/x"},
+            "AUTOSCALER_STATE_URL: must be a redis://, rediss:// or unix:// URL, "
+            "got 'postgres://u:***@db.example.com/x' (the state store is Redis)",
+            id="state store not Redis",
+        ),
+        pytest.param(
+            {"AUTOSCALER_NOTIFY_URL": "hooks.slack.com/services/T0/B0/secret"},
+            "AUTOSCALER_NOTIFY_URL: must be an https:// (or http://) webhook URL with a host",
+            id="webhook without scheme",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PRICES": '{"standard-3x": 10}'},
+            "AUTOSCALER_PRICES: unknown dyno size 'standard-3x'; known sizes: eco, basic, standard-1x,",
+            id="price of an unknown size",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PRICES": '{"standard-2x": }'},
+            "AUTOSCALER_PRICES: not valid JSON (Expecting value at character 16)",
+            id="prices not JSON",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SIZE": "basic", "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "8"},
+            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS: 8 is more than Heroku runs of Basic dynos per process type (1)",
+            id="basic dynos above one",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SIZE": "performance-m", "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "12"},
+            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS: 12 is more than Heroku runs of Performance-M dynos per "
+            "process type (10)",
+            id="performance above ten",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__SCHEDULES": '[{"cron": "0 9 * * 1-5", "duration": 3600, "min_dynos": 9}]'},
+            "AUTOSCALER_PROCESSES__WORKER__SCHEDULES: schedule 1 (0 9 * * 1-5) asks for min_dynos 9, "
+            "more than MAX_DYNOS (5)",
+            id="schedule above max",
+        ),
+        pytest.param(
+            {"REDIS_URL": "not-a-url"},
+            "REDIS_URL (read by process type 'worker'): must be a redis://, rediss:// or unix:// URL, got 'not-a-url'",
+            id="add-on URL named as set",
+        ),
+    ],
+)
+def test_values_a_tick_could_not_use_are_refused_at_start(env: dict[str, str], expected: str) -> None:
+    """What would fail on every tick (or crash-loop run) is refused up front, naming the variable the user set."""
+    found = problems({**WORKER, **env})
+    assert any(line.startswith(expected) for line in found), found
+    assert 1 == len(found), found
+
+
+def test_raised_size_limit_admits_more_performance_dynos() -> None:
+    """SIZE_LIMIT (a raise Heroku granted) lifts the Performance per-type limit; Basic never gets one."""
+    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__SIZE": "performance-m"}
+    env |= {"AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "20", "AUTOSCALER_PROCESSES__WORKER__SIZE_LIMIT": "30"}
+    assert 20 == load_settings(env).processes["worker"].max_dynos
+
+
+def test_empty_value_means_unset() -> None:
+    """`heroku config:set NAME=` leaves an empty value: it is the same as not setting the variable."""
+    env = {**WORKER, "AUTOSCALER_MAX_MONTHLY_COST": "", "AUTOSCALER_INTERVAL": "  ", "AUTOSCALER_DRYRUN": ""}
+    settings = load_settings(env)
+    assert settings.max_monthly_cost is None
+    assert 15.0 == settings.interval
+
+
+def test_secret_in_an_unusable_webhook_url_is_not_echoed() -> None:
+    """The webhook URL is a secret: an error about it does not quote it."""
+    found = problems({**WORKER, "AUTOSCALER_NOTIFY_URL": "ftp://hooks.example.com/T0/supersecret"})
+    assert "supersecret" not in " ".join(found)

@@ -11,8 +11,8 @@ import pytest
 
 from .conftest import ROOT
 
-# Every variable of the contract (shared/design/contract.md) that a user sets.
-CONTRACT_VARIABLES = {
+# Every configuration variable a user sets (the settings of autoscaler.config).
+USER_VARIABLES = {
     "HEROKU_API_KEY",
     "HEROKU_API_URL",
     "AUTOSCALER_APP",
@@ -55,20 +55,26 @@ def app_json() -> dict[str, Any]:
 
 
 def test_procfile_runs_the_daemon_as_a_worker() -> None:
-    """The Procfile has exactly the contract's worker line."""
+    """The Procfile has exactly one line: the daemon as a worker process."""
     assert "worker: python -m autoscaler run\n" == (ROOT / "Procfile").read_text()
 
 
 def test_app_json_has_only_known_keys(app_json: dict[str, Any]) -> None:
     """Heroku's app.json schema allows no other top-level keys."""
     assert set(app_json) <= APP_JSON_KEYS
-    assert {"name", "description", "repository", "keywords", "env", "formation"} <= set(app_json)
+    assert {"name", "description", "keywords", "env", "formation"} <= set(app_json)
 
 
-def test_app_json_describes_every_contract_variable(app_json: dict[str, Any]) -> None:
+def test_app_json_names_no_repository(app_json: dict[str, Any]) -> None:
+    """The Deploy button deploys the repository it is clicked from: app.json names none, so a fork deploys itself."""
+    assert "repository" not in app_json
+    assert "github.com" not in json.dumps(app_json)
+
+
+def test_app_json_describes_every_user_variable(app_json: dict[str, Any]) -> None:
     """Each variable a user sets has an entry with a description; names follow Heroku's pattern."""
     env = app_json["env"]
-    assert CONTRACT_VARIABLES <= set(env)
+    assert USER_VARIABLES <= set(env)
     assert all(re.fullmatch(r"[A-Z][A-Z0-9_]*", name) for name in env)
     assert all(entry.get("description") for entry in env.values())
 
@@ -82,6 +88,20 @@ def test_app_json_starts_in_dry_run_with_a_required_token(app_json: dict[str, An
 def test_app_json_formation_is_one_basic_worker(app_json: dict[str, Any]) -> None:
     """One worker dyno of size basic."""
     assert {"worker": {"quantity": 1, "size": "basic"}} == app_json["formation"]
+
+
+def test_app_json_requires_what_its_defaults_need(app_json: dict[str, Any]) -> None:
+    """Every variable the default configuration cannot start without is required on the Deploy form: with only
+    the required variables filled in (and app.json's defaults), the configuration is valid."""
+    from autoscaler.config import load_settings, require_runtime
+
+    env = {name: entry["value"] for name, entry in app_json["env"].items() if "value" in entry}
+    filled = {"HEROKU_API_KEY": "HRKU-x", "AUTOSCALER_APP": "my-app", "REDIS_URL": "redis://h:6379"}
+    required = {name for name, entry in app_json["env"].items() if entry.get("required")}
+    assert set(filled) <= required
+    settings = load_settings({**env, **filled})
+    require_runtime(settings, "HRKU-x")
+    assert (True, ["worker"]) == (settings.dry_run, list(settings.processes))
 
 
 def test_app_json_example_processes_is_valid_configuration(app_json: dict[str, Any]) -> None:

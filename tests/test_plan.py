@@ -237,7 +237,7 @@ def test_infeasible_row_says_why_for_a_process_that_does_not_fit() -> None:
     assert row.note == "one process (600 MB) does not fit"
 
 
-# --- processes needed from the load (scaling.md §8) ---------------------------------------------
+# --- processes needed from the load (150 req/s, 120 ms, p95 queue wait ≤ 50 ms) --------------
 
 WORKED_LOAD = Load(rps=150.0, app_time_s=0.120, queue_time_s=0.050, quantile=0.95)
 
@@ -254,7 +254,8 @@ WORKED_LOAD = Load(rps=150.0, app_time_s=0.120, queue_time_s=0.050, quantile=0.9
     ],
 )
 def test_load_mode_reproduces_the_k_table(per_dyno: int, dynos: int, feasible: bool) -> None:
-    """A size holding k processes of 100 MB needs the dynos of the k-table; processes = dynos × k."""
+    """A size holding k processes of 100 MB needs the dynos random routing needs for k per dyno;
+    processes = dynos × k."""
     size = SizeOption(f"k{per_dyno}", per_dyno * 100, 10.0, 100)
     row = plan_row(size, 100.0, WORKED_LOAD)
     assert (row.processes_per_dyno, row.dynos, row.processes, row.feasible) == (
@@ -306,7 +307,7 @@ def test_load_mode_per_size_via_the_command() -> None:
 
 
 def test_load_mode_bigger_dynos_pool_better() -> None:
-    """160 MB per process: performance-m holds 16 and needs 2 dynos, $500 (scaling.md §8 illustration)."""
+    """160 MB per process: performance-m holds 16 and needs 2 dynos, $500."""
     row = _by_size(
         _json(
             [
@@ -682,7 +683,13 @@ def test_json_best_is_one_of_the_rows() -> None:
 
 def test_json_infeasible_row_has_nulls() -> None:
     """A size that cannot hold one process has null dynos and costs, and feasible false."""
-    data = _json(["--ram-per-process=600", "--processes=1", "--sizes=eco"])
+    out = io.StringIO()
+    with pytest.raises(ConfigError) as caught:
+        run(_parse(["--ram-per-process=600", "--processes=1", "--sizes=eco", "--json"]), out, {})
+    assert ["--ram-per-process/--from-logs: no dyno size can serve this demand (each row above says why)"] == (
+        caught.value.problems
+    )
+    data = json.loads(out.getvalue())
     assert data == {
         "rows": [
             {
@@ -714,9 +721,11 @@ def test_table_explains_infeasible_rows() -> None:
 
 
 def test_table_without_a_feasible_size() -> None:
-    """When nothing is feasible the verdict says so."""
-    text = _run(["--ram-per-process=600", "--processes=1", "--sizes=eco,basic"])
-    assert text.splitlines()[-1].startswith("No feasible size")
+    """When nothing is feasible the verdict says so, and plan fails (exit 2) after the table."""
+    out = io.StringIO()
+    with pytest.raises(ConfigError):
+        run(_parse(["--ram-per-process=600", "--processes=1", "--sizes=eco,basic"]), out, {})
+    assert out.getvalue().splitlines()[-1].startswith("No feasible size")
 
 
 def test_table_header_with_max_dynos() -> None:
