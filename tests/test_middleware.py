@@ -10,6 +10,7 @@ wrote is read back with :class:`autoscaler.signals.web.WebSource`.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import signal
@@ -34,9 +35,6 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from autoscaler.errors import SignalError
 from autoscaler.middleware import (
-    EDGES_MS,
-    KEY_TTL,
-    SLOT_SECONDS,
     AutoscalerASGIMiddleware,
     AutoscalerWSGIMiddleware,
     Message,
@@ -48,14 +46,13 @@ from autoscaler.middleware import (
     parse_request_start,
     queue_time_ms,
     shared_recorder,
-    slot_key,
-    slot_start,
 )
 from autoscaler.signals.redis_conn import connect
 from autoscaler.signals.web import GRACE_SECONDS, WebSource, WebStats, bucket_bounds
+from autoscaler.signals.webwire import EDGES_MS, KEY_TTL, SLOT_SECONDS, slot_key, slot_start
 from tests.conftest import ROOT, FakeClock
 from tests.faultproxy import FaultProxy
-from tests.test_signal_web import counting_client
+from tests.test_signal_web import counting_client, recorder_factory
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -188,18 +185,8 @@ def http() -> Iterator[httpx.Client]:
 @pytest.fixture
 def recorders(redis_url: str) -> Iterator[Callable[..., Recorder]]:
     """Real recorders (flusher threads running), closed without a last flush afterwards."""
-    made: list[Recorder] = []
-
-    def make(url: str | None = None, **kwargs: Any) -> Recorder:
-        recorder = Recorder(url or redis_url, **kwargs)
-        made.append(recorder)
-        return recorder
-
-    try:
+    with recorder_factory(redis_url, 0.2) as make:
         yield make
-    finally:
-        for recorder in made:
-            recorder.close(timeout=0.2, flush=False)
 
 
 @pytest.fixture
@@ -809,18 +796,58 @@ def test_middleware_instances_share_one_recorder(redis_url: str) -> None:
         first.recorder.close(timeout=0.2, flush=False)
 
 
-def test_middleware_import_is_light() -> None:
-    """Importing the middleware in a web app loads redis and the standard library only: none
-    of the daemon's modules, pydantic, structlog, httpx or a web framework."""
+def imported_after(statement: str) -> list[str]:
+    """The project's modules and the heavy libraries a fresh interpreter has loaded after
+    ``statement``."""
     code = (
-        "import sys, autoscaler.middleware\n"
+        f"import sys\n{statement}\n"
         "heavy = {'pydantic', 'pydantic_settings', 'structlog', 'httpx', 'apscheduler', 'django', 'flask',"
         " 'starlette', 'fastapi', 'werkzeug'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith('autoscaler.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    modules: list[str] = ast.literal_eval(out.strip())
+    return modules
 
-    assert "['autoscaler.middleware']" == out.strip()
+
+def test_middleware_import_is_light() -> None:
+    """Importing the middleware in a web app loads redis, the standard library and the small
+    modules it shares with the daemon (errors, redaction, the Redis client, the wire format)
+    only: none of the daemon's other modules, pydantic, structlog, httpx or a web framework."""
+    middleware = ["asgi", "django", "recorder", "request_start", "wsgi"]
+    shared = ["autoscaler.errors", "autoscaler.redact", "autoscaler.signals"]
+    shared += ["autoscaler.signals.redis_conn", "autoscaler.signals.webwire"]
+    expected = sorted(["autoscaler.middleware", *(f"autoscaler.middleware.{m}" for m in middleware), *shared])
+
+    assert expected == imported_after("import autoscaler.middleware")
+
+
+def test_daemon_does_not_import_the_middleware() -> None:
+    """The web source shares only the wire format with the middleware: importing it loads no
+    middleware module (which would install fork and exit hooks in the daemon)."""
+    loaded = imported_after("import autoscaler.signals.web")
+
+    middleware = [m for m in loaded if m.startswith("autoscaler.middleware")]
+    assert ([], True) == (middleware, "autoscaler.signals.webwire" in loaded)
+
+
+def test_hooks_are_installed_by_the_first_recorder_not_by_the_import() -> None:
+    """Importing the middleware registers no fork or exit hook; building a recorder registers
+    its exit flush once, however many recorders follow (the libraries it uses are imported
+    first: logging registers its own exit hook)."""
+    code = (
+        "import atexit, logging, redis\n"
+        "counts = [atexit._ncallbacks()]\n"
+        "from autoscaler.middleware import Recorder\n"
+        "counts.append(atexit._ncallbacks())\n"
+        "for _ in range(2):\n"
+        "    Recorder('redis://127.0.0.1:1/0', flush_interval=3600).close(timeout=0.1, flush=False)\n"
+        "    counts.append(atexit._ncallbacks())\n"
+        "print(counts[1] - counts[0], counts[2] - counts[1], counts[3] - counts[2])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+    assert "0 1 0" == out.strip()
 
 
 def test_benchmark_runs_and_reports_no_redis_call(redis_url: str) -> None:

@@ -13,6 +13,7 @@ import math
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from redis.connection import Connection
 
 from autoscaler.config import ProcessConfig, Settings
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.middleware import EDGES_MS, SLOT_SECONDS, Recorder, slot_key, slot_start
+from autoscaler.middleware import Recorder
 from autoscaler.signals import Reading
 from autoscaler.signals.build import Connections
 from autoscaler.signals.redis_conn import connect
@@ -34,6 +35,7 @@ from autoscaler.signals.web import (
     build,
     histogram_quantile,
 )
+from autoscaler.signals.webwire import EDGES_MS, SLOT_SECONDS, slot_key, slot_start
 from tests.conftest import FakeClock
 from tests.faultproxy import FaultProxy
 
@@ -59,14 +61,14 @@ def counting_client(url: str) -> tuple[redis.Redis, list[bytes]]:
     return redis.Redis(connection_pool=pool), sent
 
 
-@pytest.fixture
-def recorders(redis_url: str, clock: FakeClock) -> Iterator[Callable[..., Recorder]]:
-    """Build real Recorders writing to the test database, driven by the fake clock (their
-    flusher thread sleeps; tests flush explicitly); all closed afterwards."""
+@contextmanager
+def recorder_factory(redis_url: str, close_timeout: float, **defaults: Any) -> Iterator[Callable[..., Recorder]]:
+    """Builds real Recorders writing to ``redis_url`` (or ``url=``), with ``defaults`` unless a
+    call says otherwise; all closed without a last flush afterwards."""
     made: list[Recorder] = []
 
-    def make(process: str = "web", dyno: str = "web.1", url: str | None = None) -> Recorder:
-        recorder = Recorder(url or redis_url, process=process, dyno=dyno, clock=clock.time, flush_interval=3600)
+    def make(url: str | None = None, **kwargs: Any) -> Recorder:
+        recorder = Recorder(url or redis_url, **(defaults | kwargs))
         made.append(recorder)
         return recorder
 
@@ -74,17 +76,16 @@ def recorders(redis_url: str, clock: FakeClock) -> Iterator[Callable[..., Record
         yield make
     finally:
         for recorder in made:
-            recorder.close(timeout=1.0, flush=False)
+            recorder.close(timeout=close_timeout, flush=False)
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """The source's own long-lived client, as the daemon builds it."""
-    c = connect(redis_url)
-    try:
-        yield c
-    finally:
-        c.close()
+def recorders(redis_url: str, clock: FakeClock) -> Iterator[Callable[..., Recorder]]:
+    """Real Recorders of process ``web``, dyno ``web.1`` unless told otherwise, driven by the
+    fake clock (their flusher thread sleeps; tests flush explicitly)."""
+    options = {"process": "web", "dyno": "web.1", "clock": clock.time, "flush_interval": 3600}
+    with recorder_factory(redis_url, 1.0, **options) as make:
+        yield make
 
 
 @pytest.fixture

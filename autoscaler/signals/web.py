@@ -1,10 +1,11 @@
 """Web request rate, queue time and app time, from what :mod:`autoscaler.middleware` flushed.
 
 The middleware in every web process adds its counts to one Redis hash per process type
-and :data:`~autoscaler.middleware.SLOT_SECONDS`-second slot (layout in
-:mod:`autoscaler.middleware`). A read fetches the slots of the last ``window`` seconds
-with one pipeline of ``HGETALL`` (the slot keys are computed from ``now``: no ``KEYS``)
-and merges them:
+and :data:`~autoscaler.signals.webwire.SLOT_SECONDS`-second slot. The layout is in
+:mod:`autoscaler.signals.webwire`, the one module this source shares with the middleware
+(the daemon never imports the middleware itself). A read fetches the slots of the last
+``window`` seconds with one pipeline of ``HGETALL`` (the slot keys are computed from
+``now``: no ``KEYS``) and merges them:
 
 * Only **complete** slots are read: a slot counts once it ended :data:`GRACE_SECONDS`
   before ``now`` (the middleware flushes every 2 s). The window is rounded up to whole
@@ -36,34 +37,27 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.middleware import (
-    BUCKETS,
-    DEFAULT_PREFIX,
-    EDGES_MS,
-    FIELD_APP_US,
-    FIELD_BUCKET,
-    FIELD_DYNO,
-    FIELD_QUEUED,
-    FIELD_REQUESTS,
-    FLUSH_INTERVAL,
-    SLOT_SECONDS,
-    slot_key,
-)
-from autoscaler.signals import Reading, check_count
+from autoscaler.signals import Reading, check_count, webwire
 from autoscaler.signals.redis_conn import describe, signal_error
 
 if TYPE_CHECKING:
     from autoscaler.config import ProcessConfig, Settings
     from autoscaler.signals.build import Connections
 
-GRACE_SECONDS = FLUSH_INTERVAL + 1.0
+GRACE_SECONDS = webwire.FLUSH_INTERVAL + 1.0
 """A slot is read once it ended this long ago: one flush interval plus a second for the
 flush itself and clock differences between dynos and the autoscaler."""
 MAX_WINDOW = 600.0
 """The longest window: its oldest slot must still be in Redis (keys expire KEY_TTL after their last write)."""
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-_PREFIX_CHARS = _NAME_CHARS | frozenset(".:{}")
+WEB_FIELDS: tuple[str, ...] = ("rate", "queue_time_p50", "queue_time_p95", "queue_time_p99", "app_time")
+"""The :class:`~autoscaler.signals.Reading` fields this source fills (it leaves the worker
+ones, ``depth``, ``latency`` and ``busy``, None): what a report of a web reading shows."""
+
+
+def web_fields(reading: Reading) -> dict[str, float | None]:
+    """The :data:`WEB_FIELDS` of ``reading``, by name, in that order."""
+    return {name: getattr(reading, name) for name in WEB_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +69,7 @@ class WebStats:
     observed (slots written × slot width); ``slots``: slots read (observed or not);
     ``dynos``: requests per dyno (``$DYNO``, else hostname-pid) of every dyno that wrote
     in the window, 0 for one that was alive but idle;
-    ``histogram``: queue-time counts per bucket of :data:`autoscaler.middleware.EDGES_MS`.
+    ``histogram``: queue-time counts per bucket of :data:`autoscaler.signals.webwire.EDGES_MS`.
     """
 
     requests: int
@@ -104,8 +98,8 @@ class WebStats:
 
 def bucket_bounds(index: int) -> tuple[float, float]:
     """[low, high) of a queue-time bucket in ms; the last bucket's high is +inf."""
-    low = 0.0 if index == 0 else EDGES_MS[index - 1]
-    high = EDGES_MS[index] if index < len(EDGES_MS) else math.inf
+    low = 0.0 if index == 0 else webwire.EDGES_MS[index - 1]
+    high = webwire.EDGES_MS[index] if index < len(webwire.EDGES_MS) else math.inf
     return low, high
 
 
@@ -139,13 +133,9 @@ class WebSource:
     """
 
     def __init__(
-        self, client: redis.Redis, process: str = "web", window: float = 60.0, *, prefix: str = DEFAULT_PREFIX
+        self, client: redis.Redis, process: str = "web", window: float = 60.0, *, prefix: str = webwire.DEFAULT_PREFIX
     ) -> None:
-        problems: list[str] = []
-        if not process or not set(process) <= _NAME_CHARS:
-            problems.append(f"process: invalid process type name {process!r}")
-        if not prefix or not set(prefix) <= _PREFIX_CHARS:
-            problems.append(f"prefix: invalid key prefix {prefix!r} (letters, digits and _.:{{}}- only)")
+        problems = webwire.name_problems(process, prefix)
         if not 0 < window <= MAX_WINDOW:
             problems.append(f"window: must be > 0 and <= {MAX_WINDOW:g} seconds (older slots expire), got {window!r}")
         if problems:
@@ -153,21 +143,22 @@ class WebSource:
         self._client = client
         self._process = process
         self._prefix = prefix
-        self._slot_count = max(1, math.ceil(window / SLOT_SECONDS))
-        self.window = float(self._slot_count * SLOT_SECONDS)
+        self._slot_count = max(1, math.ceil(window / webwire.SLOT_SECONDS))
+        self.window = float(self._slot_count * webwire.SLOT_SECONDS)
 
     def __repr__(self) -> str:
         return f"WebSource({describe(self._client)}, process={self._process!r}, window={self.window:g})"
 
     def slot_starts(self, now: float) -> list[int]:
         """Start times of the complete slots a read at ``now`` covers, newest first."""
-        newest = math.floor((now - GRACE_SECONDS - SLOT_SECONDS) / SLOT_SECONDS) * SLOT_SECONDS
-        return [newest - i * SLOT_SECONDS for i in range(self._slot_count)]
+        width = webwire.SLOT_SECONDS
+        newest = math.floor((now - GRACE_SECONDS - width) / width) * width
+        return [newest - i * width for i in range(self._slot_count)]
 
     def stats(self, now: float) -> WebStats:
         """The merged counts of the window ending at ``now``; SignalError when Redis cannot
         be read, holds values that make no sense, or has no slot of the window at all."""
-        keys = [slot_key(self._prefix, self._process, slot) for slot in self.slot_starts(now)]
+        keys = [webwire.slot_key(self._prefix, self._process, slot) for slot in self.slot_starts(now)]
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 for key in keys:
@@ -175,25 +166,26 @@ class WebSource:
                 replies: list[Any] = pipe.execute()
         except redis.RedisError as exc:
             raise signal_error(f"cannot read web request counts of {self._process!r}", self._client, exc) from exc
-        requests = queued = app_us = observed = 0
+        totals = [0] * webwire.WIDTH
         dynos: dict[str, int] = {}
-        histogram = [0] * BUCKETS
+        observed = 0
         for key, reply in zip(keys, replies, strict=True):
             if not isinstance(reply, dict):
                 raise SignalError(f"unexpected reply for {key}: {reply!r:.200}")
             if not reply:
                 continue
             observed += 1
-            slot = _parse_slot(key, reply, dynos, histogram)
-            requests += slot[0]
-            queued += slot[1]
-            app_us += slot[2]
+            counts, slot_dynos = webwire.parse_slot(key, reply)
+            totals = [a + b for a, b in zip(totals, counts, strict=True)]
+            for dyno, count in slot_dynos.items():
+                dynos[dyno] = dynos.get(dyno, 0) + count
         if not observed:
             raise SignalError(
                 f"no request counts from autoscaler.middleware for process {self._process!r} in the last "
                 f"{self.window:g}s at {describe(self._client)} (keys {self._prefix}:{self._process}:<slot>): "
                 "is the middleware installed in the web app, writing to this Redis with the same prefix?"
             )
+        requests, queued, histogram = totals[webwire.REQUESTS], totals[webwire.QUEUED], totals[webwire.HIST :]
         if sum(histogram) != queued or queued > requests:
             raise SignalError(
                 f"inconsistent web request counts of {self._process!r}: {requests} requests, {queued} with a "
@@ -202,8 +194,8 @@ class WebSource:
         return WebStats(
             requests=check_count("web requests", requests),
             queued=queued,
-            app_us=app_us,
-            seconds=float(observed * SLOT_SECONDS),
+            app_us=totals[webwire.APP_US],
+            seconds=float(observed * webwire.SLOT_SECONDS),
             slots=len(keys),
             dynos=dynos,
             histogram=tuple(histogram),
@@ -226,41 +218,7 @@ class WebSource:
         self._client.close()
 
 
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _parse_slot(key: str, reply: dict[Any, Any], dynos: dict[str, int], histogram: list[int]) -> tuple[int, int, int]:
-    """(requests, queued, app µs) of one slot hash; adds its dynos and histogram counts.
-    Fields this version does not know are ignored (a newer middleware may add some)."""
-    totals = {FIELD_REQUESTS: 0, FIELD_QUEUED: 0, FIELD_APP_US: 0}
-    for raw_field, raw_value in reply.items():
-        field = _text(raw_field)
-        if field in totals:
-            totals[field] = _count(key, field, raw_value)
-        elif field.startswith(FIELD_DYNO):
-            dyno = field[len(FIELD_DYNO) :]
-            dynos[dyno] = dynos.get(dyno, 0) + _count(key, field, raw_value)
-        elif field.startswith(FIELD_BUCKET):
-            index = field[len(FIELD_BUCKET) :]
-            if not index.isdigit() or int(index) >= BUCKETS:
-                raise SignalError(
-                    f"{key} has queue-time bucket {index!r}, this version knows 0..{BUCKETS - 1}: "
-                    "are the middleware and the autoscaler the same version?"
-                )
-            histogram[int(index)] += _count(key, field, raw_value)
-    return totals[FIELD_REQUESTS], totals[FIELD_QUEUED], totals[FIELD_APP_US]
-
-
-def _count(key: str, field: str, raw: object) -> int:
-    try:
-        value = int(_text(raw))
-    except ValueError:
-        raise SignalError(f"{key} field {field!r} is not an integer: {raw!r:.100}") from None
-    return check_count(f"{key} field {field!r}", value)
-
-
 def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> WebSource:
     """The ``web`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     client = connections.redis(settings.require_source_url(name, process), process.verify_tls)
-    return WebSource(client, process=name, window=process.window, prefix=process.prefix or DEFAULT_PREFIX)
+    return WebSource(client, process=name, window=process.window, prefix=process.prefix or webwire.DEFAULT_PREFIX)
