@@ -1,4 +1,4 @@
-"""Configuration: every environment variable of the contract, validated once at start-up.
+"""Configuration: every environment variable the product reads, validated once at start-up.
 
 All settings come from the environment (Heroku config vars). :func:`load_settings`
 returns a validated :class:`Settings` or raises :class:`~autoscaler.errors.ConfigError`

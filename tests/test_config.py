@@ -37,7 +37,7 @@ def problems(env: dict[str, str]) -> list[str]:
 
 
 def test_defaults() -> None:
-    """Without optional variables every default of the contract applies."""
+    """Without optional variables every documented default applies."""
     settings = load_settings(WORKER)
     assert (
         DEFAULT_API_URL,
@@ -67,7 +67,7 @@ def test_defaults() -> None:
 
 
 def test_every_global_variable_is_read() -> None:
-    """Each global variable of the contract lands in its setting."""
+    """Each documented global variable lands in its setting."""
     env = {
         **WORKER,
         "HEROKU_API_KEY": "HRKU-abc",
@@ -119,7 +119,7 @@ def test_every_global_variable_is_read() -> None:
 
 
 def test_every_process_field_is_read() -> None:
-    """Each per-process field of the contract lands in the process's settings."""
+    """Each documented per-process field lands in the process's settings."""
     env = {
         "REDIS_URL": "redis://h:6379",
         "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
