@@ -175,13 +175,7 @@ def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
     if reading.latency_is_lower_bound:
         entry["latency_is_lower_bound"] = True
     if web:
-        entry.update(
-            rate=reading.rate,
-            queue_time_p50=reading.queue_time_p50,
-            queue_time_p95=reading.queue_time_p95,
-            queue_time_p99=reading.queue_time_p99,
-            app_time=reading.app_time,
-        )
+        entry.update(reading.web_fields())
     return entry
 
 

@@ -367,7 +367,7 @@ class Daemon:
             "busy": reading.busy,
         }
         if self.settings.processes[name].source == "web":
-            fields.update(rate=reading.rate, queue_time_p95=reading.queue_time_p95, app_time=reading.app_time)
+            fields.update(reading.web_fields())
         fields.update(
             recommendation=decision.recommendation,
             reason=str(decision.reason),

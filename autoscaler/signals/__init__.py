@@ -17,6 +17,8 @@ from autoscaler.errors import SignalError
 # A reading above these is treated as garbage rather than as a real backlog.
 MAX_SANE_DEPTH = 10**9
 MAX_SANE_SECONDS = 10 * 365 * 86400.0
+WEB_FIELDS: tuple[str, ...] = ("rate", "queue_time_p50", "queue_time_p95", "queue_time_p99", "app_time")
+"""The :class:`Reading` fields a web source fills (the worker ones, depth, latency and busy, stay None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,10 @@ class Reading:
     @classmethod
     def unknown(cls, at: float, error: str) -> Reading:
         return cls(at=at, error=error)
+
+    def web_fields(self) -> dict[str, float | None]:
+        """The :data:`WEB_FIELDS` of a web reading, by name: what a report or log line of it shows."""
+        return {name: getattr(self, name) for name in WEB_FIELDS}
 
     @property
     def ok(self) -> bool:

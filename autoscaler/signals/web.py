@@ -50,16 +50,6 @@ flush itself and clock differences between dynos and the autoscaler."""
 MAX_WINDOW = 600.0
 """The longest window: its oldest slot must still be in Redis (keys expire KEY_TTL after their last write)."""
 
-WEB_FIELDS: tuple[str, ...] = ("rate", "queue_time_p50", "queue_time_p95", "queue_time_p99", "app_time")
-"""The :class:`~autoscaler.signals.Reading` fields this source fills (it leaves the worker
-ones, ``depth``, ``latency`` and ``busy``, None): what a report of a web reading shows."""
-
-
-def web_fields(reading: Reading) -> dict[str, float | None]:
-    """The :data:`WEB_FIELDS` of ``reading``, by name, in that order."""
-    return {name: getattr(reading, name) for name in WEB_FIELDS}
-
-
 @dataclass(frozen=True, slots=True)
 class WebStats:
     """The merged counts behind one reading.
