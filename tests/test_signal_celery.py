@@ -13,14 +13,20 @@ This module is also the Celery app of the worker subprocess (``worker_app``).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import amqp
 import httpx
@@ -32,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import autoscaler.celery as hook
-import autoscaler.signals.celery as celery_source
+import autoscaler.signals.celery.redis as celery_on_redis
 from autoscaler.config import ProcessConfig, Settings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading
@@ -274,8 +280,6 @@ def test_stamped_latency(name: str, app: Any, client: redis.Redis) -> None:
 def test_stamp_header_on_message(name: str, app: Any, redis_client: redis.Redis) -> None:
     """The hook writes ``autoscaler_published_at`` (epoch float) into the task headers,
     the name the source reads."""
-    import json
-
     before = time.time()
     publish(app, name)
     message = json.loads(redis_client.lindex(name, -1) or b"{}")
@@ -382,7 +386,11 @@ def test_no_stamp_lower_bound_restarts_with_new_tail(name: str, app: Any, client
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[Callable[..., None]]:
     """Starts a real ``celery worker`` (threads pool, concurrency 1, prefetch multiplier 4)
-    on one queue of ``broker`` and waits until ``until()`` holds; killed afterwards."""
+    on one queue of ``broker`` and waits until ``until()`` holds; killed afterwards.
+
+    ``until`` describes a state the worker stays in once it is reached (its prefetch is
+    full, or nothing is left to fetch), so the test reads that state; ``lambda: True``
+    only starts the worker, and the test waits for what it expects itself."""
     processes: list[subprocess.Popen[bytes]] = []
     log_path = tmp_path / "worker.log"
 
@@ -402,7 +410,6 @@ def worker(tmp_path: Path) -> Iterator[Callable[..., None]]:
                 output = log_path.read_text(errors="replace")[-3000:]
                 pytest.fail(f"the celery worker did not reach the expected state:\n{output}")
             time.sleep(0.1)
-        time.sleep(0.5)  # a worker that would fetch more has done so by now
 
     try:
         yield start
@@ -488,7 +495,7 @@ def test_busy_estimated_from_sample_above_limit(
 ) -> None:
     """Above UNACKED_LIMIT entries, busy is the share of a sample of that many, scaled to
     the hash's size: about 200 when 200 of 300 in-flight tasks are the queue's."""
-    monkeypatch.setattr(celery_source, "UNACKED_LIMIT", 50)
+    monkeypatch.setattr(celery_on_redis, "UNACKED_LIMIT", 50)
     publish(app, name, 200)
     publish(app, f"{name}-other", 100)
     connection = app.connection_for_write()
@@ -594,15 +601,29 @@ def test_invalid_redis_configuration_raises(options: dict[str, Any], problem: st
 # --- the hook -----------------------------------------------------------------------------------
 
 
-def test_hook_never_breaks_publishing() -> None:
-    """The receiver swallows every error: odd arguments or headers that refuse writes."""
+@pytest.mark.usefixtures("stamped")
+def test_hook_never_breaks_publishing(
+    name: str, app: Any, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver swallows every error: odd arguments, headers that refuse writes, and a
+    failure inside it while a real task is published, which still goes out (unstamped)."""
 
     class Refusing(dict[str, Any]):
         def __setitem__(self, key: str, value: Any) -> None:
             raise RuntimeError("read-only headers")
 
-    hook.stamp_published_at(headers=Refusing(), properties=Refusing())
+    headers, properties = Refusing(), Refusing()
+    hook.stamp_published_at(headers=headers, properties=properties)
     hook.stamp_published_at(headers=None, properties="not a dict")
+    assert ({}, {}) == (headers, properties)
+
+    def broken_clock() -> float:
+        raise RuntimeError("no clock")
+
+    monkeypatch.setattr(hook, "time", SimpleNamespace(time=broken_clock))  # the hook's clock only
+    publish(app, name)
+    message = json.loads(redis_client.lindex(name, -1) or b"{}")
+    assert (NOOP, False) == (message["headers"]["task"], PUBLISHED_AT_HEADER in message["headers"])
 
 
 def test_hook_import_is_the_opt_in() -> None:
@@ -721,18 +742,72 @@ def test_amqp_missing_queue_is_zero(amqp_url: str, amqp_app: Any, amqp_queues: l
         source.close()
 
 
+class CuttingProxy:
+    """A TCP proxy to RabbitMQ that can cut every connection through it at once, as a
+    broker restart or an idle timeout does; counts the connections it accepted."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.accepted = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            upstream.settimeout(None)
+            with self._lock:
+                self.accepted += 1
+                self._open += [downstream, upstream]
+            for source, target in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Close every connection through the proxy; new ones are still accepted."""
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+
 def test_amqp_reconnects_after_dropped_connection(amqp_url: str, amqp_app: Any, amqp_queues: list[str]) -> None:
     """When the kept connection has died between reads, the next read opens a new one."""
-    import socket
-
+    address = AMQPAddress.parse(amqp_url)
+    proxy = CuttingProxy(address.host, address.port)
+    user, password, vhost = (quote(part, safe="") for part in (address.user, address.password, address.vhost))
+    proxied = f"amqp://{user}:{password}@127.0.0.1:{proxy.port}/{vhost}"
     publish(amqp_app, amqp_queues[0], 2)
-    source = CeleryAMQPSource(amqp_url, [amqp_queues[0]])
+    source = CeleryAMQPSource(proxied, [amqp_queues[0]])
     try:
+        assert [2, 2] == [source.read(time.time()).depth for _ in range(2)]
+        assert 1 == proxy.accepted  # one kept connection across reads
+        proxy.cut()
         assert 2 == source.read(time.time()).depth
-        source._connection.transport.sock.shutdown(socket.SHUT_RDWR)
-        assert 2 == source.read(time.time()).depth
+        assert 2 == proxy.accepted
     finally:
         source.close()
+        proxy.close()
 
 
 def test_amqp_close_then_read_reconnects(amqp_url: str, amqp_app: Any, amqp_queues: list[str]) -> None:

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import httpx
 import pytest
 from flask import Flask
 from hirefire_resource import HireFire
@@ -382,6 +383,18 @@ def test_redirect_not_followed(sources: Callable[..., HTTPJSONSource], server: J
     url = server.answer("/moved", b"", status=302, headers={"Location": target})
     with pytest.raises(SignalError, match=re.escape("redirect to http://127.0.0.1")):
         sources(url, token=TOKEN).read(time.time())
+    assert ["/moved"] == [seen.path for seen in server.seen]
+
+
+def test_redirect_not_followed_by_a_given_client(server: JSONServer) -> None:
+    """A client passed in that follows redirects does not follow them for the source either."""
+    target = server.answer("/target", [{"name": "worker", "value": 1}])
+    url = server.answer("/moved", b"", status=307, headers={"Location": target})
+    with (
+        httpx.Client(follow_redirects=True) as client,
+        pytest.raises(SignalError, match=re.escape("HTTP 307 redirect to http://127.0.0.1")),
+    ):
+        HTTPJSONSource(url, process="worker", client=client).read(time.time())
     assert ["/moved"] == [seen.path for seen in server.seen]
 
 

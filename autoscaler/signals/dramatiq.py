@@ -69,7 +69,8 @@ import redis
 
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count, check_seconds
-from autoscaler.signals.redis_conn import describe, signal_error
+from autoscaler.signals.common import lua_script, queue_names, queue_totals, reply_number, reply_text
+from autoscaler.signals.redis_conn import describe, run_script
 
 if TYPE_CHECKING:
     from autoscaler.config import ProcessConfig, Settings
@@ -86,80 +87,8 @@ DELAY_WINDOW = 20
 # dramatiq's own rule for queue names (dramatiq/actor.py ``_queue_name_re``).
 _QUEUE_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
 
-# KEYS: heartbeats, then 4 per queue (list, messages hash, delay list, delay hash).
-# ARGV: now (epoch ms), ack key prefix ("N:__acks__."), head window, delay window, then
-# the queue names (to build the ack keys).
-# Returns per queue: {LLEN, head, busy, due delayed count, oldest due eta | false} where
-# head is "" (no message found in the window), "j" (the message is not a JSON object),
-# "b" (no numeric message_timestamp) or the timestamp as text.
-_LUA = """
-local now = tonumber(ARGV[1])
-local acks_prefix = ARGV[2]
-local head_window = tonumber(ARGV[3])
-local delay_window = tonumber(ARGV[4])
-local workers = redis.call('ZRANGE', KEYS[1], 0, -1)
-
-local function decode(data)
-  local ok, message = pcall(cjson.decode, data)
-  if ok and type(message) == 'table' then
-    return message
-  end
-  return nil
-end
-
-local out = {}
-local q = 0
-for i = 2, #KEYS, 4 do
-  q = q + 1
-  local list_key, msgs_key, delay_key, delay_msgs_key = KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3]
-  local queue = ARGV[4 + q]
-  local length = redis.call('LLEN', list_key)
-
-  local head = ''
-  if length > 0 then
-    for _, id in ipairs(redis.call('LRANGE', list_key, 0, head_window - 1)) do
-      local data = redis.call('HGET', msgs_key, id)
-      if data then
-        local message = decode(data)
-        if message == nil then
-          head = 'j'
-        elseif type(message['message_timestamp']) == 'number' then
-          head = string.format('%.17g', message['message_timestamp'])
-        else
-          head = 'b'
-        end
-        break
-      end
-    end
-  end
-
-  local busy = 0
-  for _, worker in ipairs(workers) do
-    busy = busy + redis.call('SCARD', acks_prefix .. worker .. '.' .. queue)
-  end
-
-  local due = 0
-  local oldest_due = false
-  for _, id in ipairs(redis.call('LRANGE', delay_key, 0, delay_window - 1)) do
-    local data = redis.call('HGET', delay_msgs_key, id)
-    local message = data and decode(data)
-    local options = message and message['options']
-    local eta = type(options) == 'table' and options['eta']
-    if type(eta) == 'number' and eta <= now then
-      due = due + 1
-      if oldest_due == false or eta < oldest_due then
-        oldest_due = eta
-      end
-    end
-  end
-  if oldest_due then
-    oldest_due = string.format('%.17g', oldest_due)
-  end
-
-  out[#out + 1] = {length, head, busy, due, oldest_due}
-end
-return out
-"""
+# The read script (dramatiq.lua says what it is given and returns).
+_LUA = lua_script(__name__)
 
 
 class DramatiqSource:
@@ -173,24 +102,13 @@ class DramatiqSource:
     def __init__(
         self, client: redis.Redis, queues: Sequence[str] = ("default",), *, namespace: str = DEFAULT_NAMESPACE
     ) -> None:
-        problems: list[str] = []
-        if isinstance(queues, str):
-            problems.append(f"queues: expected a list of queue names, got the string {queues!r}")
-            queues = ()
-        names = list(dict.fromkeys(queues))
-        if not names and not problems:
-            problems.append("queues: at least one queue name is needed")
-        for name in names:
-            if not _QUEUE_RE.fullmatch(name):
-                problems.append(f"queues: invalid Dramatiq queue name {name!r}")
-            elif name.endswith((".DQ", ".XQ")):
-                problems.append(f"queues: {name!r} is a delay or dead-letter queue; name the queue itself")
+        names, problems = queue_names(queues, check=_queue_problem)
         if not namespace or namespace != namespace.strip():
             problems.append(f"prefix: invalid Dramatiq namespace {namespace!r}")
         if problems:
             raise ConfigError(problems)
         self._client = client
-        self._queues = tuple(names)
+        self._queues = names
         self._namespace = namespace
         self._keys = [f"{namespace}:__heartbeats__"]
         for name in self._queues:
@@ -212,28 +130,17 @@ class DramatiqSource:
         sense; the message names the server with its password masked.
         """
         args: list[str | int] = [repr(now * 1000.0), f"{self._namespace}:__acks__.", HEAD_WINDOW, DELAY_WINDOW]
-        try:
-            reply = self._script(keys=self._keys, args=[*args, *self._queues])
-        except redis.RedisError as exc:
-            raise signal_error(f"cannot read Dramatiq queues {', '.join(self._queues)}", self._client, exc) from exc
-        if not isinstance(reply, list) or len(reply) != len(self._queues):
-            raise SignalError(f"unexpected reply from the Dramatiq read script: {reply!r:.200}")
-
-        depth = 0
-        busy = 0
-        latency: float | None = 0.0
-        for name, row in zip(self._queues, reply, strict=True):
-            q_depth, q_latency, q_busy = _queue_figures(name, row, now)
-            depth += q_depth
-            busy += q_busy
-            if latency is not None:
-                latency = None if q_latency is None else max(latency, q_latency)
-        return Reading(
-            at=now,
-            depth=check_count("dramatiq depth", depth),
-            latency=latency,
-            busy=check_count("dramatiq busy", busy),
+        reply = run_script(
+            self._script,
+            self._client,
+            keys=self._keys,
+            args=[*args, *self._queues],
+            what=f"Dramatiq queues {', '.join(self._queues)}",
+            name="Dramatiq",
+            rows=len(self._queues),
         )
+        figures = (_queue_figures(name, row, now) for name, row in zip(self._queues, reply, strict=True))
+        return queue_totals("dramatiq", now, figures)
 
     def close(self) -> None:
         """Drop the client's connections (redis-py opens new ones if it is used again)."""
@@ -245,40 +152,36 @@ def _queue_figures(name: str, row: Any, now: float) -> tuple[int, float | None, 
     if not isinstance(row, list) or len(row) != 5:
         raise SignalError(f"unexpected reply from the Dramatiq read script for queue {name!r}: {row!r:.200}")
     length, head, busy, due, oldest_due = row
-    length = check_count(f"dramatiq queue {name!r} length", length)
-    busy = check_count(f"dramatiq queue {name!r} unacknowledged messages", busy)
-    due = check_count(f"dramatiq queue {name!r} due delayed messages", due)
+    where = f"dramatiq queue {name!r}"
+    length = check_count(f"{where} length", length)
+    busy = check_count(f"{where} unacknowledged messages", busy)
+    due = check_count(f"{where} due delayed messages", due)
 
     ages: list[float] = []
     if oldest_due is not None:
-        eta = _millis(name, "eta", oldest_due)
-        ages.append(check_seconds(f"dramatiq queue {name!r} delayed age", now - eta / 1000.0))
-    head_text = _text(head) if head is not None else ""
+        eta = reply_number(where, "eta", oldest_due)
+        ages.append(check_seconds(f"{where} delayed age", now - eta / 1000.0))
+    head_text = reply_text(head) if head is not None else ""
     if length:
         if head_text == "j":
             return length + due, None, busy  # not JSON (PickleEncoder): latency unknown
         if head_text == "b":
-            raise SignalError(f"dramatiq queue {name!r}: the head message has no numeric message_timestamp")
+            raise SignalError(f"{where}: the head message has no numeric message_timestamp")
         if head_text:
-            stamp = _millis(name, "message_timestamp", head)
-            ages.append(check_seconds(f"dramatiq queue {name!r} latency", now - stamp / 1000.0))
+            stamp = reply_number(where, "message_timestamp", head)
+            ages.append(check_seconds(f"{where} latency", now - stamp / 1000.0))
         else:
             # Ids wait but none of the first HEAD_WINDOW has a message: unknown, not 0.
             return length + due, None, busy
     return length + due, max(ages, default=0.0), busy
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _millis(queue: str, what: str, raw: object) -> float:
-    try:
-        return float(_text(raw))
-    except ValueError as exc:
-        raise SignalError(f"dramatiq queue {queue!r}: {what} is not a number: {raw!r:.100}") from exc
+def _queue_problem(name: str) -> str | None:
+    if not _QUEUE_RE.fullmatch(name):
+        return f"queues: invalid Dramatiq queue name {name!r}"
+    if name.endswith((".DQ", ".XQ")):
+        return f"queues: {name!r} is a delay or dead-letter queue; name the queue itself"
+    return None
 
 
 def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> DramatiqSource:

@@ -33,19 +33,18 @@ could appear.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from autoscaler import __version__
-from autoscaler.config import is_loopback
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading, check_count, check_seconds
+from autoscaler.signals.http_get import get_json, json_client
+from autoscaler.urls import is_loopback
 
 if TYPE_CHECKING:
     from autoscaler.config import ProcessConfig, Settings
@@ -139,8 +138,8 @@ class HTTPJSONSource:
     """Depth (and optionally latency and busy) from a JSON document fetched over HTTP.
 
     ``process`` is the process type, looked up in the HireFire format when ``pointer``
-    is None. ``client`` may be given (tests, a shared transport); it must not follow
-    redirects. Otherwise the source builds and owns one.
+    is None. ``client`` may be given (tests, a shared transport); redirects are not
+    followed whatever its setting. Otherwise the source builds and owns one.
     """
 
     def __init__(
@@ -184,7 +183,7 @@ class HTTPJSONSource:
             else:
                 self._headers[token_header] = token
         self._own_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = client if client is not None else json_client(timeout)
 
     def __repr__(self) -> str:
         return f"HTTPJSONSource({self._where}, process={self._process!r})"
@@ -213,36 +212,14 @@ class HTTPJSONSource:
 
     def _fetch(self) -> Any:
         """GET the URL and parse its JSON body, within the time and size limits."""
-        deadline = time.monotonic() + self._timeout
-        try:
-            with self._client.stream("GET", self._url, headers=self._headers) as response:
-                self._check_status(response)
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self._max_bytes:
-                    raise self._error(f"response too large: Content-Length {declared} > {self._max_bytes} bytes")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        raise self._error(f"response too large: more than {self._max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise self._error(f"response took longer than {self._timeout:g} s")
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-            raise self._error(f"GET {kind}: {type(exc).__name__}: {self._hide(str(exc)) or 'no detail'}") from exc
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise self._error(f"response is not JSON: {self._hide(str(exc))}") from exc
-
-    def _check_status(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if 300 <= status < 400:
-            target = urlsplit(response.headers.get("location", ""))
-            where = f"{target.scheme}://{target.netloc.rpartition('@')[2]}/…" if target.netloc else "a relative path"
-            raise self._error(f"HTTP {status} redirect to {where} (not followed: set URL to the final address)")
-        if not 200 <= status < 300:
-            raise self._error(f"HTTP {status}")
+        return get_json(
+            self._client,
+            self._url,
+            timeout=self._timeout,
+            max_bytes=self._max_bytes,
+            fail=self._error,
+            headers=self._headers,
+        )
 
     def _hirefire_value(self, document: Any) -> Any:
         """``value`` of the entry named after the process in the HireFire info format."""

@@ -13,12 +13,14 @@ keyword arguments.
 
 :func:`describe` and :func:`signal_error` turn a client and a redis-py exception into
 a :class:`~autoscaler.errors.SignalError` whose text names the server with its password
-masked, for every Redis-backed source.
+masked, for every Redis-backed source; :func:`run_script` runs a source's read script
+and checks the shape of its reply.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -27,6 +29,9 @@ from redis.retry import Retry
 
 from autoscaler.errors import SignalError
 from autoscaler.redact import MASK, Redactor, redact_url, url_secrets
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 CLIENT_NAME = "autoscaler"
 HEALTH_CHECK_INTERVAL = 30
@@ -94,3 +99,28 @@ def signal_error(what: str, client: redis.Redis, exc: BaseException) -> SignalEr
     hide = Redactor([password] if isinstance(password, str) else [])
     detail = hide(str(exc)) or "no detail"
     return SignalError(f"{what} at {describe(client)}: {type(exc).__name__}: {detail}")
+
+
+def run_script(
+    script: Script,
+    client: redis.Redis,
+    *,
+    keys: Sequence[str],
+    args: Sequence[str | int],
+    what: str,
+    name: str,
+    rows: int,
+) -> list[Any]:
+    """Run a registered read script (EVALSHA, loading it after a NOSCRIPT) and return its
+    reply, which must be a list of ``rows`` entries.
+
+    ``what`` is what failed to be read (``"RQ queues default, mail"``), ``name`` names the
+    script in the error for a malformed reply (``"RQ"``).
+    """
+    try:
+        reply = script(keys=keys, args=args)
+    except redis.RedisError as exc:
+        raise signal_error(f"cannot read {what}", client, exc) from exc
+    if not isinstance(reply, list) or len(reply) != rows:
+        raise SignalError(f"unexpected reply from the {name} read script: {reply!r:.200}")
+    return reply

@@ -16,6 +16,7 @@ import redis
 
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count
+from autoscaler.signals.common import queue_names
 from autoscaler.signals.redis_conn import describe, signal_error
 
 if TYPE_CHECKING:
@@ -27,18 +28,11 @@ class RedisListSource:
     """Total length of some Redis lists. ``keys`` are full Redis key names."""
 
     def __init__(self, client: redis.Redis, keys: Sequence[str]) -> None:
-        problems: list[str] = []
-        if isinstance(keys, str):
-            problems.append(f"queues: expected a list of Redis keys, got the string {keys!r}")
-            keys = ()
-        names = list(dict.fromkeys(keys))  # a key named twice is counted once
-        if not names and not problems:
-            problems.append("queues: at least one Redis key is needed")
-        problems += [f"queues: invalid Redis key {name!r}" for name in names if not name or name.isspace()]
+        names, problems = queue_names(keys, noun="Redis key")
         if problems:
             raise ConfigError(problems)
         self._client = client
-        self._keys = tuple(names)
+        self._keys = names
 
     def __repr__(self) -> str:
         return f"RedisListSource({describe(self._client)}, keys={list(self._keys)!r})"

@@ -54,7 +54,8 @@ import redis
 
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count, check_seconds
-from autoscaler.signals.redis_conn import describe, signal_error
+from autoscaler.signals.common import iso_epoch, lua_script, queue_names, queue_totals, reply_number, reply_text
+from autoscaler.signals.redis_conn import describe, run_script
 
 if TYPE_CHECKING:
     from autoscaler.config import ProcessConfig, Settings
@@ -78,44 +79,11 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:{}-]+")
 # Why Lua and not a pipeline: the job hashes can only be looked up once the ids at the
 # ends of the list are known, so a pipeline needs two round trips (ids, then hashes) and
 # a job taken between them is read after it left the queue. One EVALSHA gets everything
-# for every queue in one round trip, from one consistent instant. The script only reads;
-# it reaches job hashes it was not given in KEYS, which is fine on a single Redis primary
-# (Heroku KVS) and on a cluster needs rq's "{...}" hash-tag prefix.
-#
-# KEYS: 4 per queue (list, scheduled, wip, ready). ARGV: now, job key prefix, head
-# window, tail window. Returns per queue:
-#   {LLEN, due scheduled count, oldest due score|nil, unexpired wip count,
-#    ready count, oldest ready score|nil, {id1, enqueued_at1|nil, id2, ...}}
-_LUA = """
-local now = ARGV[1]
-local job_prefix = ARGV[2]
-local head = tonumber(ARGV[3])
-local tail = tonumber(ARGV[4])
-local out = {}
-for i = 1, #KEYS, 4 do
-  local list_key, scheduled_key, wip_key, ready_key = KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3]
-  local length = redis.call('LLEN', list_key)
-  local due = redis.call('ZCOUNT', scheduled_key, '-inf', now)
-  local oldest_due = redis.call('ZRANGEBYSCORE', scheduled_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
-  local busy = redis.call('ZCOUNT', wip_key, '(' .. now, '+inf')
-  local ready = redis.call('ZCARD', ready_key)
-  local oldest_ready = redis.call('ZRANGE', ready_key, 0, 0, 'WITHSCORES')
-  local ids = redis.call('LRANGE', list_key, 0, head - 1)
-  if length > head then
-    local first = math.max(head, length - tail)
-    for _, id in ipairs(redis.call('LRANGE', list_key, first, -1)) do
-      ids[#ids + 1] = id
-    end
-  end
-  local stamps = {}
-  for _, id in ipairs(ids) do
-    stamps[#stamps + 1] = id
-    stamps[#stamps + 1] = redis.call('HGET', job_prefix .. id, 'enqueued_at')
-  end
-  out[#out + 1] = {length, due, oldest_due[2] or false, busy, ready, oldest_ready[2] or false, stamps}
-end
-return out
-"""
+# for every queue in one round trip, from one consistent instant. The script (rq.lua,
+# which says what it is given and returns) only reads; it reaches job hashes it was not
+# given in KEYS, which is fine on a single Redis primary (Heroku KVS) and on a cluster
+# needs rq's "{...}" hash-tag prefix.
+_LUA = lua_script(__name__)
 
 _STAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
 
@@ -129,20 +97,13 @@ class RQSource:
     """
 
     def __init__(self, client: redis.Redis, queues: Sequence[str] = ("default",), *, prefix: str = "rq") -> None:
-        problems: list[str] = []
-        if isinstance(queues, str):
-            problems.append(f"queues: expected a list of queue names, got the string {queues!r}")
-            queues = ()
-        names = list(dict.fromkeys(queues))  # a queue named twice is counted once
-        if not names and not problems:
-            problems.append("queues: at least one queue name is needed")
-        problems += [f"queues: invalid queue name {name!r}" for name in names if not name or name.isspace()]
+        names, problems = queue_names(queues)
         if not _PREFIX_RE.fullmatch(prefix):
             problems.append(f"prefix: invalid RQ key prefix {prefix!r} (letters, digits and _.:{{}}- only)")
         if problems:
             raise ConfigError(problems)
         self._client = client
-        self._queues = tuple(names)
+        self._queues = names
         self._prefix = prefix
         self._keys: list[str] = []
         for name in self._queues:
@@ -169,30 +130,17 @@ class RQSource:
         Raises SignalError when Redis cannot be read or answers with values that make no
         sense; the message names the server with its password masked.
         """
-        try:
-            reply = self._script(
-                keys=self._keys, args=[repr(float(now)), f"{self._prefix}:job:", HEAD_WINDOW, TAIL_WINDOW]
-            )
-        except redis.RedisError as exc:
-            raise signal_error(f"cannot read RQ queues {', '.join(self._queues)}", self._client, exc) from exc
-        if not isinstance(reply, list) or len(reply) != len(self._queues):
-            raise SignalError(f"unexpected reply from the RQ read script: {reply!r:.200}")
-
-        depth = 0
-        busy = 0
-        latency: float | None = 0.0
-        for name, row in zip(self._queues, reply, strict=True):
-            q_depth, q_latency, q_busy = self._queue_figures(name, row, now)
-            depth += q_depth
-            busy += q_busy
-            if latency is not None:
-                latency = None if q_latency is None else max(latency, q_latency)
-        return Reading(
-            at=now,
-            depth=check_count("rq depth", depth),
-            latency=latency,
-            busy=check_count("rq busy", busy),
+        reply = run_script(
+            self._script,
+            self._client,
+            keys=self._keys,
+            args=[repr(float(now)), f"{self._prefix}:job:", HEAD_WINDOW, TAIL_WINDOW],
+            what=f"RQ queues {', '.join(self._queues)}",
+            name="RQ",
+            rows=len(self._queues),
         )
+        figures = (self._queue_figures(name, row, now) for name, row in zip(self._queues, reply, strict=True))
+        return queue_totals("rq", now, figures)
 
     def close(self) -> None:
         """Drop the client's connections (redis-py opens new ones if it is used again)."""
@@ -203,64 +151,49 @@ class RQSource:
         if not isinstance(row, list) or len(row) != 7 or not isinstance(row[6], list):
             raise SignalError(f"unexpected reply from the RQ read script for queue {name!r}: {row!r:.200}")
         length, due, oldest_due, wip, ready, oldest_ready, stamps = row
-        length = check_count(f"rq queue {name!r} length", length)
-        due = check_count(f"rq queue {name!r} due scheduled jobs", due)
-        ready = check_count(f"rq queue {name!r} ready jobs", ready)
-        wip = check_count(f"rq queue {name!r} started jobs", wip)
+        where = f"rq queue {name!r}"
+        length = check_count(f"{where} length", length)
+        due = check_count(f"{where} due scheduled jobs", due)
+        ready = check_count(f"{where} ready jobs", ready)
+        wip = check_count(f"{where} started jobs", wip)
 
         ages: list[float] = []
         if oldest_due is not None:
-            ages.append(check_seconds(f"rq queue {name!r} scheduled age", now - _score(name, oldest_due)))
+            ages.append(check_seconds(f"{where} scheduled age", now - reply_number(where, "score", oldest_due)))
         if oldest_ready is not None:
-            ages.append(check_seconds(f"rq queue {name!r} ready age", now - _score(name, oldest_ready)))
+            ages.append(check_seconds(f"{where} ready age", now - reply_number(where, "score", oldest_ready)))
         if length:
             # A vanished job (no hash) or one without enqueued_at (rq writes none until the
             # job is enqueued) is skipped: the next examined id counts.
             enqueued = [
                 _parse_enqueued_at(name, job_id, raw)
                 for job_id, raw in _pairs(stamps)
-                if raw is not None and _text(raw).strip()
+                if raw is not None and reply_text(raw).strip()
             ]
             if not enqueued:
                 # Jobs wait but none of the examined ids has a timestamp: unknown, not 0.
                 return length + due + ready, None, wip
-            ages.append(check_seconds(f"rq queue {name!r} latency", now - min(enqueued)))
+            ages.append(check_seconds(f"{where} latency", now - min(enqueued)))
         return length + due + ready, max(ages, default=0.0), wip
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
 def _pairs(flat: list[Any]) -> list[tuple[str, Any]]:
-    return [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-
-
-def _score(queue: str, raw: object) -> float:
-    try:
-        return float(_text(raw))
-    except ValueError as exc:
-        raise SignalError(f"rq queue {queue!r}: score is not a number: {raw!r:.100}") from exc
+    return [(reply_text(flat[i]), flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
 
 
 def _parse_enqueued_at(queue: str, job_id: str, raw: object) -> float:
     """``enqueued_at`` as epoch seconds. rq writes UTC with a literal ``Z`` (naive in 1.x,
     aware in 2.x/3.x: the same text), very old jobs without the fraction."""
-    text = _text(raw).strip()
+    text = reply_text(raw).strip()
     for fmt in _STAMP_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
         except ValueError:
             continue
     try:  # ISO 8601 with an offset, from other writers
-        parsed = datetime.fromisoformat(text)
+        return iso_epoch(text)
     except ValueError:
         raise SignalError(f"rq job {job_id!r} in queue {queue!r}: unreadable enqueued_at {text!r:.100}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> RQSource:
