@@ -43,6 +43,7 @@ from pydantic_settings import (
 
 from autoscaler import sizes
 from autoscaler.errors import ConfigError
+from autoscaler.policy import EngineConfig, Window, size_limit
 from autoscaler.urls import check_api_url, url_problem
 
 SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
@@ -249,6 +250,34 @@ class ProcessConfig(BaseModel):
     def queue_names(self) -> list[str]:
         return list(self.queues or SOURCES[self.source].default_queues)
 
+    def engine(self) -> EngineConfig:
+        """The values the decision engine reads, as plain data (the engine never sees this model)."""
+        return EngineConfig(
+            web=self.source == "web",
+            min_dynos=self.min_dynos,
+            max_dynos=self.max_dynos,
+            size=self.size,
+            schedules=tuple(Window(w.cron, w.timezone, w.duration, w.min_dynos, w.max_dynos) for w in self.schedules),
+            priority=self.priority,
+            jobs_per_dyno=self.jobs_per_dyno,
+            max_latency=self.max_latency,
+            queue_time_ms=self.queue_time_ms,
+            tolerance=self.tolerance,
+            concurrency=self.concurrency,
+            job_duration=self.job_duration,
+            processes_per_dyno=self.processes_per_dyno,
+            downscale_delay=self.downscale_delay,
+            scale_up_dynos=self.scale_up_dynos,
+            scale_up_percent=self.scale_up_percent,
+            scale_down_per_minute=self.scale_down_per_minute,
+            boot_time=self.boot_time,
+            manual_hold=self.manual_hold,
+            size_limit=self.size_limit,
+            stale_after=self.stale_after,
+            fallback_after=self.fallback_after,
+            fallback_quantity=self.fallback_quantity,
+        )
+
 
 class Settings(BaseSettings):
     """The whole configuration. Build it with :func:`load_settings`."""
@@ -445,17 +474,6 @@ def _process_problems(settings: Settings) -> list[str]:
         problems += _limit_problems(name, process)
         problems += _source_problems(name, process, settings)
     return problems
-
-
-def size_limit(size_name: str, raised: int | None = None) -> int | None:
-    """Heroku's per-process-type quantity limit for a size (``raised``: a limit Heroku granted
-    above the default, which Eco and Basic never get); None when only the app's limit applies."""
-    size = sizes.lookup(size_name)
-    if size is None or size.max_per_type is None:
-        return None
-    if raised is not None and size.tier not in {sizes.Tier.ECO, sizes.Tier.BASIC}:
-        return raised
-    return size.max_per_type
 
 
 def _limit_problems(name: str, process: ProcessConfig) -> list[str]:

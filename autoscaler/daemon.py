@@ -337,7 +337,7 @@ class Daemon:
         """Decide every observed process type within the app's bounds; store the new state and log
         one decision line each. Sends nothing (``check`` uses this too)."""
         now = self.clock.time()
-        configs = {name: self.settings.processes[name] for name in observations}
+        configs = {name: self.settings.processes[name].engine() for name in observations}
         states = {name: self._get_state(name) for name in observations}
         decisions, new_states = decide_formation(observations, states, configs, now, self._limits(formation))
         for name, state in new_states.items():

@@ -9,6 +9,7 @@ import pytest
 
 from autoscaler.config import ProcessConfig, Schedule
 from autoscaler.policy import (
+    EngineConfig,
     Observation,
     ProcessState,
     Reason,
@@ -19,10 +20,11 @@ from autoscaler.signals import Reading
 NOW = 1_699_950_600.0  # Tuesday 2023-11-14 08:30 UTC: inside "0 8 * * *" windows of 2 h
 
 
-def cfg(**overrides: Any) -> ProcessConfig:
+def cfg(**overrides: Any) -> EngineConfig:
+    """The engine's configuration of a worker process, as the settings build it."""
     values: dict[str, Any] = {"source": "rq", "min_dynos": 1, "max_dynos": 10, "jobs_per_dyno": 10}
     values.update(overrides)
-    return ProcessConfig(**values)
+    return ProcessConfig(**values).engine()
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Case:
     name: str
     quantity: int
     reading: Reading
-    config: ProcessConfig = field(default_factory=cfg)
+    config: EngineConfig = field(default_factory=cfg)
     history: tuple[tuple[float, int], ...] = ((NOW - 600, 1),)
     size: str = "Standard-1X"
     desired: int = 0

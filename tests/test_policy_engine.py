@@ -3,18 +3,23 @@ and the invariants every decision keeps (property tests)."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autoscaler import queueing
-from autoscaler.config import ProcessConfig
+from autoscaler.config import ProcessConfig, Schedule
 from autoscaler.policy import (
     AppLimits,
+    EngineConfig,
     Observation,
     ProcessState,
     Reason,
+    Window,
     bounds,
     decide,
     decide_formation,
@@ -27,16 +32,18 @@ from autoscaler.signals import Reading
 NOW = 1_699_950_600.0
 
 
-def worker(**overrides: Any) -> ProcessConfig:
+def worker(**overrides: Any) -> EngineConfig:
+    """The engine's configuration of a worker process, as the settings build it."""
     values: dict[str, Any] = {"source": "rq", "min_dynos": 1, "max_dynos": 20, "jobs_per_dyno": 10}
     values.update(overrides)
-    return ProcessConfig(**values)
+    return ProcessConfig(**values).engine()
 
 
-def web(**overrides: Any) -> ProcessConfig:
+def web(**overrides: Any) -> EngineConfig:
+    """The engine's configuration of a web process, as the settings build it."""
     values: dict[str, Any] = {"source": "web", "min_dynos": 1, "max_dynos": 40, "queue_time_ms": 50}
     values.update(overrides)
-    return ProcessConfig(**values)
+    return ProcessConfig(**values).engine()
 
 
 def obs(quantity: int, reading: Reading, process: str = "worker", size: str = "Standard-1X") -> Observation:
@@ -186,6 +193,37 @@ def test_price_overrides() -> None:
     )
 
 
+# --- the engine's configuration ------------------------------------------------------------------
+
+
+def test_engine_config_is_built_from_the_settings() -> None:
+    """ProcessConfig.engine() copies every value the engine reads, by name; the schedules become plain
+    windows and the source only says whether the process is web."""
+    window = Schedule(cron="0 8 * * *", duration=7200, min_dynos=5)
+    settings = ProcessConfig(source="web", max_dynos=8, queue_time_ms=80, size="standard-2x", schedules=[window])
+    config = settings.engine()
+    copied = {f.name for f in dataclasses.fields(EngineConfig)} - {"web", "schedules"}
+    assert {name: getattr(settings, name) for name in copied} == {name: getattr(config, name) for name in copied}
+    assert (True, (Window("0 8 * * *", "UTC", 7200, 5, None),)) == (config.web, config.schedules)
+
+
+def test_engine_does_not_load_the_settings() -> None:
+    """The engine imports nothing of the settings model (nor pydantic): it runs on plain values."""
+    code = "import sys, autoscaler.policy; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"
+    code += " or m == 'autoscaler.config'))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "[]" == loaded.strip()
+
+
+def test_formation_accepts_the_settings_as_configs() -> None:
+    """decide_formation builds the engine's configuration itself when given the settings."""
+    settings = {"worker": ProcessConfig(source="rq", max_dynos=20, jobs_per_dyno=10)}
+    observations = {"worker": obs(2, Reading(at=NOW, depth=45, latency=1.0, busy=0))}
+    from_settings, _ = decide_formation(observations, {}, settings, NOW)
+    from_engine, _ = decide_formation(observations, {}, {"worker": settings["worker"].engine()}, NOW)
+    assert from_engine == from_settings
+
+
 # --- invariants -------------------------------------------------------------------------------------
 
 readings = st.one_of(
@@ -222,7 +260,7 @@ size_names = st.sampled_from(["Standard-1X", "Basic", "Performance-M", "Eco"])
 
 @given(quantity=st.integers(0, 60), reading=readings, config=configs, history=histories, size=size_names)
 def test_desired_stays_within_bounds_and_limits(
-    quantity: int, reading: Reading, config: ProcessConfig, history: tuple[tuple[float, int], ...], size: str
+    quantity: int, reading: Reading, config: EngineConfig, history: tuple[tuple[float, int], ...], size: str
 ) -> None:
     """MIN ≤ desired ≤ MAX (after schedules), and never above Heroku's per-type limit."""
     decision, _ = decide(obs(quantity, reading, size=size), ProcessState(history), config, NOW)
@@ -234,7 +272,7 @@ def test_desired_stays_within_bounds_and_limits(
 
 @given(quantity=st.integers(0, 60), config=configs, history=histories)
 def test_never_scales_down_on_unknown_data(
-    quantity: int, config: ProcessConfig, history: tuple[tuple[float, int], ...]
+    quantity: int, config: EngineConfig, history: tuple[tuple[float, int], ...]
 ) -> None:
     """An unknown reading never lowers the formation, except to obey MAX_DYNOS."""
     decision, _ = decide(obs(quantity, Reading.unknown(NOW, "x")), ProcessState(history), config, NOW)
@@ -243,7 +281,7 @@ def test_never_scales_down_on_unknown_data(
 
 @given(quantity=st.integers(0, 60), reading=readings, config=configs, history=histories)
 def test_never_more_than_the_step_limits(
-    quantity: int, reading: Reading, config: ProcessConfig, history: tuple[tuple[float, int], ...]
+    quantity: int, reading: Reading, config: EngineConfig, history: tuple[tuple[float, int], ...]
 ) -> None:
     """One tick adds at most max(SCALE_UP_DYNOS, SCALE_UP_PERCENT %) unless raised to MIN_DYNOS."""
     decision, _ = decide(obs(quantity, reading), ProcessState(history), config, NOW)
@@ -253,7 +291,7 @@ def test_never_more_than_the_step_limits(
 
 @given(quantity=st.integers(0, 60), reading=readings, config=configs, history=histories)
 def test_idempotent_when_nothing_changes(
-    quantity: int, reading: Reading, config: ProcessConfig, history: tuple[tuple[float, int], ...]
+    quantity: int, reading: Reading, config: EngineConfig, history: tuple[tuple[float, int], ...]
 ) -> None:
     """Deciding again at the same moment, on the same reading and the same formation (nothing was
     applied: a dry run, or a PATCH that failed), with the state the first decision returned, gives the

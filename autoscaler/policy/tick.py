@@ -1,0 +1,64 @@
+"""The values one decision reads at every step, gathered once per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.policy.decision import Decision, Observation, Outcome
+from autoscaler.policy.engine_config import EngineConfig
+from autoscaler.policy.limits import Span
+from autoscaler.signals import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One process type at one moment: what was observed, its configuration, the time ``now``, the
+    bounds (and the size wanted, ``span.size``), the dynos still booting, and whether the formation
+    was changed by hand since the daemon last set it."""
+
+    obs: Observation
+    config: EngineConfig
+    now: float
+    span: Span
+    booting: int
+    manual_change: bool
+
+    @property
+    def current(self) -> int:
+        return self.obs.quantity
+
+    @property
+    def reading(self) -> Reading:
+        return self.obs.reading
+
+    @property
+    def ready(self) -> int:
+        """Dynos serving now: the current ones less those still booting."""
+        return max(0, self.current - self.booting)
+
+    def decision(self, outcome: Outcome, recommendation: int | None = None) -> Decision:
+        return Decision(
+            process=self.obs.process,
+            current=self.current,
+            desired=outcome.desired,
+            current_size=self.obs.size,
+            desired_size=self.span.size,
+            reason=outcome.reason,
+            message=outcome.message,
+            recommendation=recommendation,
+            inputs=self.inputs(),
+            manual_change=self.manual_change,
+        )
+
+    def inputs(self) -> dict[str, float | int | None]:
+        """The signal values and bounds a decision used, for its log line."""
+        reading = self.reading
+        inputs: dict[str, float | int | None] = {
+            "depth": reading.depth,
+            "latency": reading.latency,
+            "busy": reading.busy,
+        }
+        if self.config.web:
+            inputs.update(rate=reading.rate, queue_time_p95=reading.queue_time_p95, app_time=reading.app_time)
+        inputs.update(min=self.span.low, max=self.span.high)
+        return inputs
