@@ -18,6 +18,7 @@ import redis
 
 from autoscaler.signals.celery import AMQPAddress
 from benchmarks import sources
+from benchmarks.sources.rabbitmq import amqp_connection
 from tests.conftest import REDIS_URL, service_unavailable
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -33,7 +34,7 @@ def _services_up() -> bool:
         client.close()
         with psycopg.connect(PG_URL, connect_timeout=2):
             pass
-        connection = sources.amqp_connection(AMQPAddress.parse(AMQP_URL))
+        connection = amqp_connection(AMQPAddress.parse(AMQP_URL))
         connection.collect()
     except (redis.RedisError, psycopg.Error, OSError, amqp.exceptions.AMQPError):
         return False
@@ -70,7 +71,7 @@ def test_nothing_left_behind(run: tuple[str, str, int]) -> None:
     client.close()
     with psycopg.connect(PG_URL) as conn:
         schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{tag}%",)).fetchall()
-    connection = sources.amqp_connection(AMQPAddress.parse(AMQP_URL))
+    connection = amqp_connection(AMQPAddress.parse(AMQP_URL))
     queues = []
     try:
         for name in (f"{tag}-q0", f"{tag}-q1"):
