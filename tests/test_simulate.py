@@ -1,7 +1,8 @@
 """The simulator's parts: metrics, queue models, formation, workloads, demand and policies.
 
-Reference numbers come from shared/facts/scaling.md: §8 (λ = 150 req/s, S = 120 ms, k = 4,
-P(queue wait > 50 ms) ≤ 5 %), §9 (pooled workers), §12.3 (the SPEC RG test vector).
+Reference numbers: the random-routing worked example (λ = 150 req/s, S = 120 ms, k = 4,
+P(queue wait > 50 ms) ≤ 5 %: 10 dynos fail it, 11 meet it), pooled workers, and the SPEC RG
+test vector of one step late with a slow scale-in.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ SUPPLY = [2, 2, 2, 3, 5, 8, 8, 8, 6, 4]
     ],
 )
 def test_spec_rg_test_vector(name: str, expected: float) -> None:
-    """scaling.md §12.3: one step late with a slow scale-in gives the published values (Δt = 60 s)."""
+    """The SPEC RG test vector: one step late with a slow scale-in gives the published values (Δt = 60 s)."""
     found = metrics.elasticity(DEMAND, SUPPLY, 60.0).as_dict()
     assert expected == pytest.approx(found[name], abs=0.005)
 
@@ -120,13 +121,13 @@ def test_speedup_above_one_for_a_policy_better_on_every_metric() -> None:
     [pytest.param(10, 0.0514, id="N=10 fails the SLO"), pytest.param(11, 0.0362, id="N=11 meets it")],
 )
 def test_random_routing_matches_the_worked_example(dynos: int, expected: float) -> None:
-    """scaling.md §8: N independent M/M/4 queues fed 150/N req/s, P(queue wait > 50 ms) as published."""
+    """N independent M/M/4 queues fed 150/N req/s: P(queue wait > 50 ms) is 5.14 % at N = 10, 3.62 % at 11."""
     queues = _web_minute(dynos)
     assert expected == pytest.approx(queues.over_target(0), abs=5e-4)
 
 
 def test_web_reading_p95_matches_the_worked_example() -> None:
-    """scaling.md §8: at N = 10 the p95 queue wait is 51 ms, and the signal reports it."""
+    """Random routing to 10 M/M/4 dynos at 150 req/s: the p95 queue wait is 51 ms, and the signal reports it."""
     queues = _web_minute(10)
     reading = queues.reading(63, 0.0, 60)
     assert reading.queue_time_p95 is not None
@@ -378,7 +379,7 @@ def test_trace_needs_its_header() -> None:
 
 
 def test_web_demand_is_the_random_routing_count() -> None:
-    """At a constant 150 req/s the clairvoyant needs the 11 dynos of §8 every minute."""
+    """At a constant 150 req/s the clairvoyant needs the 11 dynos of the random-routing example every minute."""
     needs = demand.per_minute(_constant("web", RATE, 180, SERVICE_S), _config())
     assert [11, 11, 11] == needs
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pytest
+from matplotlib import pyplot
+from matplotlib.figure import Figure
 
+from autoscaler import simulate
+from autoscaler.__main__ import main
 from autoscaler.errors import ConfigError
-from autoscaler.simulate import configure_parser, run
+from autoscaler.simulate import configure_parser, plot, report, run
+from autoscaler.simulate.report import Summary
+from autoscaler.simulate.runner import Inputs, compare
 
 SHORT = ["--hours", "1"]
 
@@ -44,6 +53,15 @@ def _policies(data: dict[str, Any]) -> list[str]:
     return [row["policy"] for row in data["policies"]]
 
 
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """``autoscaler simulate ARGV`` through the command line's entry: the exit status and the problems on stderr
+    (the lines under its one-line heading)."""
+    status = main(["simulate", *argv], env={})
+    heading, *problems = capsys.readouterr().err.splitlines() or [""]
+    assert heading.startswith("autoscaler: invalid configuration")
+    return status, problems
+
+
 # --- output ------------------------------------------------------------------------------------
 
 
@@ -63,7 +81,7 @@ def test_report_prints_the_defaults_the_tables_and_the_verdict() -> None:
         "platform: boot U(20, 60) s",
         "policy          SLO min",
         "elasticity against d_t, per minute:",
-        "goal (issue 6), for ours:",
+        "goal for ours: as few SLO minutes as the best baseline, for less, near the clairvoyant cost:",
         "simulated 1 h x 6 policies in",
     ):
         assert expected in text
@@ -170,10 +188,82 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert b"\x89PNG" == image.read_bytes()[:4]
 
 
-def test_plot_without_matplotlib_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Without matplotlib, --plot is a usage error that names the package, before anything runs."""
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert ["--plot: needs matplotlib: pip install matplotlib"] == _problems(["--plot", str(tmp_path / "x.png")])
+def _picture(argv: list[str]) -> tuple[Figure, list[Summary]]:
+    """The figure --plot would save for ``argv``, and the summaries of the run."""
+    args = _parse(argv)
+    kind, name = simulate._kind(args)
+    config = simulate._settings(args, kind)
+    inputs = Inputs.prepare(simulate._workload(args, kind, name, config), config)
+    runs = compare(inputs, simulate._policies(args.policy, kind))
+    summaries = report.summarise(inputs, runs)
+    matplotlib.use("Agg")
+    return plot._figure(pyplot, inputs, runs, summaries), summaries
+
+
+def _labels(figure: Figure) -> list[str]:
+    """The rows of the key, the legend of the panel beside the plots."""
+    legend = figure.axes[3].get_legend()
+    assert legend is not None
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_plot_key_gives_each_policy_its_slo_minutes_and_cost() -> None:
+    """The key beside the panels is a table: one row per policy with its SLO minutes and cost."""
+    figure, summaries = _picture(SHORT)
+    try:
+        labels = _labels(figure)
+        rows = {label.split()[0]: label.split()[1:3] for label in labels[1 : len(summaries) + 1]}
+        expected = {s.policy: [str(s.slo_minutes), f"${s.cost_usd:.2f}"] for s in summaries}
+        assert (["policy", "SLO", "min", "cost", "vs", "d_t"], expected) == (labels[0].split(), rows)
+    finally:
+        pyplot.close(figure)
+
+
+def test_plot_draws_ours_on_top_of_every_other_line() -> None:
+    """In the dynos and queue panels, ours is drawn above the baselines and the demand, and thicker.
+
+    Only the ▲ marks of values above the scale, on the panel's edge, come above every line."""
+    figure, _ = _picture(SHORT)
+    try:
+        found = []
+        for axes in figure.axes[1:3]:
+            lines = [line for line in axes.lines if line.get_linestyle() != "None"]
+            ours = [line for line in lines if line.get_gid() == "ours"]
+            others: list[Any] = [line for line in lines if line.get_gid() != "ours"]
+            others += [*axes.patches, *axes.collections]
+            found.append(
+                (
+                    min(a.get_zorder() for a in ours) > max(a.get_zorder() for a in others),
+                    min(a.get_linewidth() for a in ours) > max(a.get_linewidth() for a in lines if a not in ours),
+                )
+            )
+        assert [(True, True), (True, True)] == found
+    finally:
+        pyplot.close(figure)
+
+
+def test_plot_marks_values_above_the_queue_scale() -> None:
+    """hpa's queue runs far above the target: the panel is cut at 4x the target, marked ▲ and said in the notes."""
+    figure, _ = _picture(["--hours", "6", "--policy", "ours,hpa"])
+    try:
+        queue = figure.axes[2]
+        markers = [line for line in queue.lines if line.get_marker() == "^"]
+        notes = " ".join(text.get_text() for text in figure.axes[3].texts).replace("\n", " ")
+        labels = [tick.get_text() for tick in queue.get_yticklabels()]
+        assert (True, "200+", True) == (len(markers) >= 1, labels[-1], "▲ off the scale: hpa" in notes)
+    finally:
+        pyplot.close(figure)
+
+
+def test_plot_notes_say_how_ours_compares() -> None:
+    """The notes begin with ours against the baselines, in words."""
+    figure, summaries = _picture(SHORT)
+    try:
+        ours = next(s for s in summaries if s.policy == "ours")
+        notes = figure.axes[3].texts[0].get_text().replace("\n", " ")
+        assert notes.startswith(f"ours: {ours.slo_minutes} SLO minutes for ${ours.cost_usd:.2f},")
+    finally:
+        pyplot.close(figure)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -222,6 +312,23 @@ def test_plot_without_matplotlib_says_how_to_install_it(monkeypatch: pytest.Monk
         ),
         pytest.param(["--size", "huge"], "--size: unknown dyno size 'huge'", id="unknown size"),
         pytest.param(["--trace", "/nonexistent/t.csv"], "--trace: cannot read /nonexistent/t.csv", id="no trace"),
+        pytest.param(["--scenario", ""], "--scenario: unknown scenario ''", id="empty scenario"),
+        pytest.param(["--size", ""], "--size: unknown dyno size ''", id="empty size"),
+        pytest.param(["--min-dynos", "-2"], "--min-dynos: must be a whole number >= 0, got '-2'", id="negative min"),
+        pytest.param(["--interval", "-15"], "--interval: must be a whole number >= 1, got '-15'", id="negative tick"),
+        pytest.param(
+            ["--queue-time-ms", "-50"], "--queue-time-ms: must be a number > 0, got '-50'", id="negative target"
+        ),
+        pytest.param(["--hours", "nan"], "--hours: must be a number > 0 and <= 168, got 'nan'", id="hours nan"),
+        pytest.param(["--seed", "9" * 5000], "--seed: must be a whole number >= 0, got '99999", id="seed too long"),
+        pytest.param(
+            ["--max-dynos", "5000"], "--max-dynos: Heroku runs at most 100 dynos in one app, got 5000", id="max dynos"
+        ),
+        pytest.param(
+            ["--processes-per-dyno", "100000"],
+            "--processes-per-dyno: at most 1000 processes per dyno are simulated, got 100000",
+            id="processes per dyno",
+        ),
     ],
 )
 def test_bad_input_is_a_usage_error(argv: list[str], expected: str) -> None:
@@ -239,6 +346,8 @@ def test_bad_input_is_a_usage_error(argv: list[str], expected: str) -> None:
         pytest.param('{"downscale_delay": -1}', "--config: downscale_delay:", id="engine field checked"),
         pytest.param('{"killed_jobs": "maybe"}', "--config: killed_jobs must be requeue or lost", id="killed jobs"),
         pytest.param("{", "is not valid JSON", id="bad JSON"),
+        pytest.param('{"max_dynos": "x"}', "--config: max_dynos: must be a whole number >= 1, got 'x'", id="a string"),
+        pytest.param('{"size": "huge"}', "--config: size: unknown dyno size 'huge'", id="unknown size"),
     ],
 )
 def test_bad_config_file_is_a_usage_error(tmp_path: Path, content: str, expected: str) -> None:
@@ -247,3 +356,147 @@ def test_bad_config_file_is_a_usage_error(tmp_path: Path, content: str, expected
     path.write_text(content)
     problems = _problems(["--config", str(path)])
     assert [True] == [any(expected in problem for problem in problems)]
+
+
+# --- errors through the command line: exit 2, the flag named, no traceback ---------------------------
+
+
+def _must_not_run(*args: object) -> None:
+    raise AssertionError("the run started despite a bad --plot")
+
+
+def test_plot_into_a_missing_directory_is_refused_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--plot into a directory that does not exist: exit 2 naming --plot, and nothing is simulated."""
+    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    expected = "  --plot: cannot write /nonexistent/x.png: the directory /nonexistent does not exist"
+    assert (2, [expected]) == _cli(["--plot", "/nonexistent/x.png"], capsys)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("x.pdf", "--plot: writes a PNG image; give a file name ending in .png, got 'x.pdf'", id="not png"),
+        pytest.param("", "--plot: needs a file name ending in .png, got ''", id="empty"),
+        pytest.param("folder.png", "--plot: folder.png is a directory; give a file name ending in .png", id="folder"),
+        pytest.param("file.txt/x.png", "--plot: cannot write file.txt/x.png: ", id="below a file"),
+    ],
+)
+def test_bad_plot_paths_exit_2(
+    name: str,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--plot needs a .png file name in a directory that exists; each problem is named before the run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "file.txt").write_text("")
+    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    status, lines = _cli(["--plot", name], capsys)
+    assert (2, True) == (status, lines[0].startswith("  " + expected))
+
+
+def test_plot_into_a_read_only_directory_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory the process may not write to is refused before the run (access is faked: tests may run as root)."""
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    status, lines = _cli(["--plot", str(tmp_path / "x.png")], capsys)
+    expected = f"  --plot: cannot write {tmp_path / 'x.png'}: the directory {tmp_path} is not writable"
+    assert (2, [expected]) == (status, lines)
+
+
+def test_plot_that_fails_to_save_exits_2_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failure while saving (here a full disk) is one line naming --plot, exit 2."""
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    image = tmp_path / "x.png"
+    expected = f"  --plot: cannot write {image}: [Errno 28] No space left on device"
+    assert (2, [expected]) == _cli(["--plot", str(image), *SHORT], capsys)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without matplotlib, --plot is a usage error that says how to install it, before anything runs."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    status, lines = _cli(["--plot", str(tmp_path / "x.png")], capsys)
+    expected = "  --plot: needs matplotlib, which is not installed; install it with: pip install matplotlib"
+    assert (2, [expected]) == (status, lines)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param("", "--trace: {path} is empty", id="empty"),
+        pytest.param("time,rate\n0,1\n", "--trace: {path} line 1: the header must be t,arrivals_per_s", id="header"),
+        pytest.param(
+            "t,arrivals_per_s\n0,-3\n", "--trace: {path} line 2: arrivals_per_s must be a number >= 0", id="negative"
+        ),
+        pytest.param(
+            "t,arrivals_per_s\n0,lots\n", "--trace: {path} line 2: arrivals_per_s must be a number >= 0", id="text"
+        ),
+        pytest.param("t,arrivals_per_s\n0,1\n0,2\n", "--trace: {path} line 3: t must increase", id="t repeats"),
+        pytest.param("t,arrivals_per_s\n0,1,2\n", "--trace: {path} line 2: expected 2 fields, got 3", id="width"),
+        pytest.param("t,arrivals_per_s\n0,1\n1e9,2\n", "--trace: {path} lasts", id="too long"),
+    ],
+)
+def test_malformed_trace_exits_2_naming_the_line(
+    content: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed --trace file: exit 2 with the file and line of the problem."""
+    path = tmp_path / "trace.csv"
+    path.write_text(content)
+    status, lines = _cli(["--trace", str(path)], capsys)
+    assert (2, True) == (status, lines[0].startswith("  " + expected.format(path=path)))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(["--trace", "/nonexistent/t.csv"], "--trace: cannot read /nonexistent/t.csv", id="missing trace"),
+        pytest.param(
+            ["--config", "/nonexistent/c.json"], "--config: cannot read /nonexistent/c.json", id="missing config"
+        ),
+        pytest.param(["--hours", "-1"], "--hours: must be a number > 0", id="negative hours"),
+        pytest.param(["--seed", "-1"], "--seed: must be a whole number >= 0", id="negative seed"),
+        pytest.param(["--service-ms", "-120"], "--service-ms: must be a number > 0", id="negative service time"),
+        pytest.param(["--max-dynos", "-3"], "--max-dynos: must be a whole number >= 1", id="negative max"),
+        pytest.param(["--api-failures", "-0.5"], "--api-failures: must be a number >= 0", id="negative failures"),
+        pytest.param(["--processes-per-dyno", "-4"], "--processes-per-dyno: must be a whole number >= 1", id="k"),
+        pytest.param(["--kind", "worker", "--concurrency", "0"], "--concurrency: must be a whole number >= 1", id="c"),
+        pytest.param(["--kind", "worker", "--max-latency", "-1"], "--max-latency: must be a number > 0", id="latency"),
+        pytest.param(["--kind", "worker", "--jobs-per-dyno", "0"], "--jobs-per-dyno: must be a number > 0", id="jobs"),
+        pytest.param(["--policy", "nope"], "--policy: unknown policy 'nope'", id="policy"),
+        pytest.param(["--size", "tiny"], "--size: unknown dyno size 'tiny'", id="size"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every flag's bad value ends in exit 2 and a line that starts with the flag, never a traceback."""
+    status, lines = _cli(argv, capsys)
+    assert (2, True) == (status, any(line.startswith("  " + expected) for line in lines))
+
+
+def test_bad_plot_path_in_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    """End to end, as `make demo` runs it: a bad --plot exits 2 with one problem and no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler", "simulate", "--plot", str(tmp_path / "missing" / "x.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    expected = (
+        f"  --plot: cannot write {tmp_path / 'missing' / 'x.png'}: the directory {tmp_path / 'missing'} does not exist"
+    )
+    assert (2, expected, "") == (done.returncode, done.stderr.splitlines()[-1], done.stdout)

@@ -18,10 +18,13 @@ The package, from the load to the report:
 * :mod:`~autoscaler.simulate.policies` the baselines, and ``ours`` through
   :mod:`~autoscaler.simulate.ours`, the one module that calls the engine;
 * :mod:`~autoscaler.simulate.runner` the one-second loop;
-* :mod:`~autoscaler.simulate.metrics` and :mod:`~autoscaler.simulate.report`.
+* :mod:`~autoscaler.simulate.metrics` and :mod:`~autoscaler.simulate.report`;
+* :mod:`~autoscaler.simulate.plot` the ``--plot`` picture, the only module that imports
+  matplotlib, and only when a plot is asked for.
 
-Every bad input raises :class:`~autoscaler.errors.ConfigError` (exit status 2). The same
-seed gives the same output, byte for byte.
+Every bad input raises :class:`~autoscaler.errors.ConfigError` (exit status 2), naming its
+flag or ``--config`` key, before the run starts; so does a plot that cannot be saved. The
+same seed gives the same output, byte for byte.
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ from typing import Any, TextIO
 from autoscaler import sizes
 from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
-from autoscaler.simulate import policies, report, workloads
+from autoscaler.simulate import plot, policies, report, workloads
 from autoscaler.simulate.model import GRACE_S, SLOT_S
 from autoscaler.simulate.runner import Inputs, compare
 from autoscaler.simulate.settings import DEFAULTS, SimConfig
 from autoscaler.simulate.workloads import Kind, Workload
 
 MAX_HOURS = workloads.MAX_DURATION_S / 3600
+MAX_PROCESSES = 1000
+"""The most web processes per dyno simulated (each dyno's queue is an M/M/k with k of them)."""
 _SIM_KEYS = {"service_ms", "interval", "api_failures", "killed_jobs"}
 """``--config`` keys of the simulation itself."""
 _OWN_KEYS = {"min_dynos", "max_dynos", "size", "queue_time_ms", "max_latency", "jobs_per_dyno"}
@@ -90,7 +95,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"policies to compare (default all for the kind): {', '.join(policies.ALL_POLICIES)}",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--plot", metavar="FILE.png", help="write a PNG: load, dynos, demand, queue time")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also write a PNG: load, dynos and queue time per policy, each policy's SLO minutes and cost "
+        "(needs matplotlib)",
+    )
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -115,15 +125,19 @@ def _number(
 
 
 def _whole(problems: list[str], flag: str, raw: object, *, low: int) -> int | None:
+    """A whole number >= ``low``; None when not given."""
     if raw is None:
         return None
     text = str(raw).strip()
-    if isinstance(raw, bool) or not (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
-        problems.append(f"{flag}: must be a whole number >= {low}, got {raw!r}")
-        return None
-    value = int(text)
-    if value < low:
-        problems.append(f"{flag}: must be a whole number >= {low}, got {raw!r}")
+    value: int | None = None
+    if not isinstance(raw, bool) and (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
+        try:
+            value = int(text)
+        except ValueError:  # more digits than Python converts
+            value = None
+    if value is None or value < low:
+        shown = raw if len(text) <= 40 else text[:20] + "..."
+        problems.append(f"{flag}: must be a whole number >= {low}, got {shown!r}")
         return None
     return value
 
@@ -159,7 +173,9 @@ def _kind(args: argparse.Namespace) -> tuple[Kind, str | None]:
         problems.append(f"--kind: must be web or worker, got {args.kind!r}")
     if args.scenario is not None and args.trace is not None:
         problems.append("--scenario: give either --scenario or --trace, not both")
-    name = None if args.trace is not None else (args.scenario or workloads.DEFAULT_SCENARIO)
+    name = args.scenario if args.scenario is not None else workloads.DEFAULT_SCENARIO
+    if args.trace is not None:
+        name = None
     if name is not None and name not in workloads.SCENARIOS:
         problems.append(f"--scenario: unknown scenario {name!r}; known: {', '.join(workloads.SCENARIOS)}")
     if problems:
@@ -175,6 +191,11 @@ def _kind(args: argparse.Namespace) -> tuple[Kind, str | None]:
 
 def _pick(flag: object, file: Mapping[str, Any], key: str) -> object:
     return flag if flag is not None else file.get(key)
+
+
+def _from(args: argparse.Namespace, flag: str, key: str) -> str:
+    """How a problem names a value: by its flag when given, else as the key of the --config file."""
+    return flag if getattr(args, key) is not None else f"--config: {key}"
 
 
 def _settings(args: argparse.Namespace, kind: Kind) -> SimConfig:
@@ -197,24 +218,54 @@ def _settings(args: argparse.Namespace, kind: Kind) -> SimConfig:
     per_dyno_key = "processes_per_dyno" if web else "concurrency"
     per_dyno_flag = "--processes-per-dyno" if web else "--concurrency"
     target_key, target_flag = ("queue_time_ms", "--queue-time-ms") if web else ("max_latency", "--max-latency")
-    per_dyno = _whole(problems, per_dyno_flag, _pick(getattr(args, per_dyno_key), file, per_dyno_key), low=1)
-    service_ms = _number(problems, "--service-ms", _pick(args.service_ms, file, "service_ms"))
-    min_dynos = _whole(problems, "--min-dynos", _pick(args.min_dynos, file, "min_dynos"), low=0)
-    max_dynos = _whole(problems, "--max-dynos", _pick(args.max_dynos, file, "max_dynos"), low=1)
-    target = _number(problems, target_flag, _pick(getattr(args, target_key), file, target_key))
-    jobs = _number(problems, "--jobs-per-dyno", _pick(args.jobs_per_dyno, file, "jobs_per_dyno"))
-    interval = _whole(problems, "--interval", _pick(args.interval, file, "interval"), low=1)
+    per_dyno = _whole(
+        problems,
+        _from(args, per_dyno_flag, per_dyno_key),
+        _pick(getattr(args, per_dyno_key), file, per_dyno_key),
+        low=1,
+    )
+    service_ms = _number(
+        problems, _from(args, "--service-ms", "service_ms"), _pick(args.service_ms, file, "service_ms")
+    )
+    min_dynos = _whole(
+        problems, _from(args, "--min-dynos", "min_dynos"), _pick(args.min_dynos, file, "min_dynos"), low=0
+    )
+    max_dynos = _whole(
+        problems,
+        _from(args, "--max-dynos", "max_dynos"),
+        _pick(args.max_dynos, file, "max_dynos"),
+        low=1,
+    )
+    target = _number(problems, _from(args, target_flag, target_key), _pick(getattr(args, target_key), file, target_key))
+    jobs = _number(
+        problems, _from(args, "--jobs-per-dyno", "jobs_per_dyno"), _pick(args.jobs_per_dyno, file, "jobs_per_dyno")
+    )
+    interval = _whole(problems, _from(args, "--interval", "interval"), _pick(args.interval, file, "interval"), low=1)
     failures = _number(
-        problems, "--api-failures", _pick(args.api_failures, file, "api_failures"), high=0.99, inclusive=True
+        problems,
+        _from(args, "--api-failures", "api_failures"),
+        _pick(args.api_failures, file, "api_failures"),
+        high=0.99,
+        inclusive=True,
     )
     seed = _whole(problems, "--seed", args.seed, low=0)
-    size_name = str(_pick(args.size, file, "size") or defaults.size)
+    size_value = _pick(args.size, file, "size")
+    size_name = defaults.size if size_value is None else str(size_value)
     size = sizes.lookup(size_name)
     if size is None:
-        problems.append(f"--size: unknown dyno size {size_name!r}; known sizes: {', '.join(sizes.known_names())}")
+        problems.append(
+            f"{_from(args, '--size', 'size')}: unknown dyno size {size_name!r}; "
+            f"known sizes: {', '.join(sizes.known_names())}"
+        )
     killed = file.get("killed_jobs", "requeue")
     if killed not in ("requeue", "lost"):
         problems.append(f"--config: killed_jobs must be requeue or lost, got {killed!r}")
+    if web and per_dyno is not None and per_dyno > MAX_PROCESSES:
+        flag = _from(args, per_dyno_flag, per_dyno_key)
+        problems.append(f"{flag}: at most {MAX_PROCESSES} processes per dyno are simulated, got {per_dyno}")
+    if max_dynos is not None and max_dynos > sizes.APP_DYNO_LIMIT:
+        flag = _from(args, "--max-dynos", "max_dynos")
+        problems.append(f"{flag}: Heroku runs at most {sizes.APP_DYNO_LIMIT} dynos in one app, got {max_dynos}")
     low = defaults.min_dynos if min_dynos is None else min_dynos
     high = defaults.max_dynos if max_dynos is None else max_dynos
     if high < max(low, 1):
@@ -278,15 +329,6 @@ def _policies(raw: str | None, kind: Kind) -> list[str]:
     return [name for name in dict.fromkeys(names) if name != report.REFERENCE]
 
 
-def _check_plot(path: str | None) -> None:
-    if path is None:
-        return
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError(["--plot: needs matplotlib: pip install matplotlib"]) from None
-
-
 # --- the header -------------------------------------------------------------------------------------
 
 
@@ -344,7 +386,8 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     kind, name = _kind(args)
     config = _settings(args, kind)
     names = _policies(args.policy, kind)
-    _check_plot(args.plot)
+    if args.plot is not None:
+        plot.check(args.plot)
     workload = _workload(args, kind, name, config)
     started = time.perf_counter()
     inputs = Inputs.prepare(workload, config)
@@ -354,7 +397,7 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     found = report.verdict(summaries)
     header = header_lines(workload, config, names)
     if args.plot is not None:
-        report.plot(args.plot, inputs, runs, header[0])
+        plot.write(args.plot, inputs, runs, summaries)
     if args.json:
         document: dict[str, Any] = {
             "scenario": {

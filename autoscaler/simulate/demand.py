@@ -1,7 +1,7 @@
 """The clairvoyant demand d_t: the fewest dynos that meet the target, minute by minute.
 
-This is the reference line of the SPEC RG elasticity metrics (shared/facts/scaling.md
-§12.1) and the ``clairvoyant`` row of the report: a scaler that knows the load in advance
+This is the reference line of the SPEC RG elasticity metrics (the demand curve they
+compare supply with) and the ``clairvoyant`` row of the report: a scaler that knows the load in advance
 and whose dynos serve the moment they are asked for. It is computed from the workload
 alone, so it is the same for every policy, and clamped to ``[MIN_DYNOS, MAX_DYNOS]``.
 

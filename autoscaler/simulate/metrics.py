@@ -1,4 +1,4 @@
-"""SPEC RG elasticity metrics of a supply curve against a demand curve (shared/facts/scaling.md §12.2-12.3).
+"""SPEC RG elasticity metrics of a supply curve against a demand curve (SPEC Research Group, cloud elasticity).
 
 ``demand`` d_t and ``supply`` s_t are sampled every ``dt`` seconds (the report uses one
 minute: d_t the clairvoyant demand, s_t the time-averaged serving dynos, booting ones
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 EPSILON = 0.1
 """Floor of d_t in the relative forms, so a demand of 0 (scale to zero) does not divide by zero."""
 SPEEDUP_METRICS = ("theta_u", "theta_o", "tau_u", "tau_o", "upsilon")
-"""The elastic speedup weighs these equally (fixed before any run, scaling.md §12.8)."""
+"""The elastic speedup weighs these equally (fixed before any run, never tuned to a result)."""
 SPEEDUP_FLOOR = 0.1
 """Each metric is floored at 0.1 % in the speedup, so a perfect 0 does not divide by zero."""
 

@@ -1,4 +1,4 @@
-"""The policies ``simulate`` compares: ours, the baselines of shared/facts/scaling.md §12.7, and the references.
+"""The policies ``simulate`` compares: ours, the common autoscalers as baselines, and the references.
 
 Each policy ticks on its own period and answers, at each tick, the quantity it wants (or
 None for "no change"). Its parameters are the published defaults, fixed here before any
@@ -11,13 +11,13 @@ run and never tuned to a result:
     the signal window; booting dynos are not ready and count at 0 % on a scale-up; no
     change within the 0.1 tolerance or when the direction flips. Workers: AverageValue on
     the backlog, ``ceil(waiting / target)`` with target ``JOBS_PER_DYNO``, else
-    ``MAX_LATENCY × k / S`` (the backlog a dyno clears within the target, scaling.md §4.3).
+    ``MAX_LATENCY × k / S`` (the backlog a dyno of k workers clears within the target).
     Scale-up at most max(+4, +100 %) per tick; scale-down only to the highest
     recommendation of the last 300 s; no scale-down on a missing metric; at least 1.
 ``heroku-native`` (web only)
     Every 60 s, one dyno toward N*, the fewest dynos meeting the p95 response-time target at
-    the measured throughput (Heroku's model is undocumented: the §8 random-routing model
-    with the measured app time). The response-time target is calibrated to the queue-time
+    the measured throughput (Heroku's model is undocumented: here the random-routing model,
+    N independent M/M/k queues, with the measured app time). The response-time target is calibrated to the queue-time
     SLO: the p95 response time of a dyno whose p95 queue wait is exactly the target, so N*
     is the SLO-meeting count. Scale-down waits :data:`HEROKU_DOWN_SPACING` s after any event
     ("less aggressive"; Heroku's value is not published). At least 1 dyno. No Platform API

@@ -1,18 +1,17 @@
-"""What ``simulate`` prints: the summary per policy, as a table, as JSON, and as a plot.
+"""What ``simulate`` prints: the summary per policy, as a table and as JSON (the plot is :mod:`.plot`).
 
 Per policy: SLO-violation minutes (web: the 1-minute p95 queue time above the target;
 workers: the oldest job older than MAX_LATENCY at some point of the minute), the share of
 requests or jobs that waited longer than the target, the cost in USD from billed
 dyno-seconds, its difference to the clairvoyant cost, the SPEC RG elasticity metrics
 against the clairvoyant demand, scale actions per hour, and Platform API calls.
-The verdict checks the goal of issue 6 for ``ours``: no more SLO minutes than any baseline,
-cheaper than every baseline with as many, within 15 % of the clairvoyant cost, and the
-Pareto screen of scaling.md §12.8.
+The verdict checks the goal ``ours`` is held to: no more SLO minutes than any baseline,
+cheaper than every baseline with as many, within 15 % of the clairvoyant cost, and no
+baseline that is better on one of SLO minutes and cost without being worse on the other.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,6 @@ from autoscaler.simulate.runner import Inputs, Run
 COST_MARGIN = 0.15
 """``ours`` should cost at most this much more than the clairvoyant demand."""
 REFERENCE = "clairvoyant"
-PLOT_CEILING = 4
-"""The queue panel shows up to this multiple of the target (higher values are cut off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +75,7 @@ def summarise(inputs: Inputs, runs: Sequence[Run]) -> list[Summary]:
 
 
 def verdict(summaries: Sequence[Summary]) -> dict[str, Any] | None:
-    """The goal of issue 6, checked for ``ours`` against the baselines of this run (None without ours)."""
+    """The goal of ``ours``, checked against the baselines of this run (None without ours)."""
     ours = next((s for s in summaries if s.policy == "ours"), None)
     if ours is None:
         return None
@@ -140,7 +137,7 @@ def _align(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _signed(value: float) -> str:
+def signed(value: float) -> str:
     percent = round(value * 100, 1)
     return f"{percent + 0.0:+.1f} %"  # + 0.0 turns -0.0 into 0.0
 
@@ -156,7 +153,7 @@ def main_table(summaries: Sequence[Summary]) -> list[str]:
                 str(s.slo_minutes),
                 f"{s.over_target * 100:.2f} %",
                 f"{s.cost_usd:.2f}",
-                "-" if reference else _signed(s.vs_clairvoyant),
+                "-" if reference else signed(s.vs_clairvoyant),
                 f"{s.actions_per_hour:.1f}",
                 calls,
             ]
@@ -191,50 +188,12 @@ def verdict_lines(found: dict[str, Any] | None, summaries: Sequence[Summary]) ->
     ours = next(s for s in summaries if s.policy == "ours")
     worse = ", ".join(found["more_slo_minutes_than"])
     lines = [
-        "goal (issue 6), for ours:",
+        "goal for ours: as few SLO minutes as the best baseline, for less, near the clairvoyant cost:",
         "  no more SLO minutes than any baseline: " + ("yes" if found["fewest_slo_minutes"] else f"NO ({worse} fewer)"),
         "  cheaper than every baseline with as many SLO minutes: " + ("yes" if found["cheaper_at_equal_slo"] else "NO"),
         f"  within {COST_MARGIN:.0%} of the clairvoyant cost: "
         + ("yes" if found["within_cost_margin"] else "NO")
-        + f" ({_signed(ours.vs_clairvoyant)})",
+        + f" ({signed(ours.vs_clairvoyant)})",
         "  dominated (fewer-or-equal SLO minutes and cost) by: " + (", ".join(found["dominated_by"]) or "none"),
     ]
     return lines
-
-
-# --- the plot -----------------------------------------------------------------------------------------
-
-
-def plot(path: str, inputs: Inputs, runs: Sequence[Run], header: str) -> None:
-    """A PNG: load, serving dynos of each policy with the demand line, and the queue over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    workload = inputs.workload
-    minutes = len(inputs.demand)
-    hours = [m / 60 for m in range(minutes)]
-    load = [sum(workload.rate[m * 60 : m * 60 + 60]) / len(workload.rate[m * 60 : m * 60 + 60]) for m in range(minutes)]
-    web = workload.kind == "web"
-    figure, (top, middle, bottom) = pyplot.subplots(3, 1, figsize=(12, 9), sharex=True)
-    top.plot(hours, load, color="black", linewidth=1)
-    top.set_ylabel("requests/s" if web else "jobs/s")
-    top.set_title(header, fontsize=9, loc="left")
-    middle.step(hours, inputs.demand, where="post", color="black", linestyle="--", linewidth=1.5, label="demand d_t")
-    for run in runs:
-        if run.policy == REFERENCE:
-            continue
-        middle.step(hours, run.supply, where="post", linewidth=1, label=run.policy)
-        bottom.plot(hours, [math.nan if v is None else v for v in run.queue], linewidth=1, label=run.policy)
-    target = inputs.config.target_s * (1000 if web else 1)
-    bottom.axhline(target, color="red", linestyle=":", linewidth=1, label="target")
-    bottom.set_ylim(0, PLOT_CEILING * target)
-    middle.set_ylabel("serving dynos")
-    middle.legend(fontsize=8, ncol=4)
-    bottom.set_ylabel("p95 queue time (ms, 1 min)" if web else "oldest job (s, max per min)")
-    bottom.set_xlabel("hours")
-    bottom.legend(fontsize=8, ncol=4)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)

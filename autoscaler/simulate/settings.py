@@ -35,9 +35,9 @@ class KindDefaults:
 
 
 DEFAULTS: dict[Kind, KindDefaults] = {
-    # shared/facts/scaling.md §8: 4 processes per Standard-2X, 120 ms app time, p95 queue wait ≤ 50 ms.
+    # web: 4 processes per Standard-2X, 120 ms app time, p95 queue wait ≤ 50 ms.
     "web": KindDefaults(per_dyno=4, service_ms=120.0, size="standard-2x", min_dynos=1, max_dynos=20, target=50.0),
-    # §9: 5 jobs at once per dyno, 2 s per job; the oldest job may wait a minute.
+    # worker: 5 jobs at once per dyno, 2 s per job; the oldest job may wait a minute.
     "worker": KindDefaults(per_dyno=5, service_ms=2000.0, size="standard-2x", min_dynos=1, max_dynos=20, target=60.0),
 }
 

@@ -4,9 +4,10 @@ A :class:`Workload` is the arrival intensity of one process type, one value per 
 the run (requests per second for web, jobs per second for workers), the service time per
 second (app time or job duration), and, for workers, jobs enqueued all at once ("dumps").
 
-Built-in scenarios (shared/facts/scaling.md §12.4) are piecewise constant over 10-second
-blocks, each block drawn once with multiplicative log-normal noise from the run's seed, so
-every policy sees the very same load (common random numbers). Their shapes are fixed in
+Built-in scenarios (a day, a step, a ramp, a flash crowd, a batch dump and a noisy
+trickle) are piecewise constant over 10-second blocks, each block drawn once with
+multiplicative log-normal noise from the run's seed, so every policy sees the very same
+load (common random numbers). Their shapes are fixed in
 this module and never tuned to a policy.
 """
 
