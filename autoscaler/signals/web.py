@@ -50,6 +50,7 @@ flush itself and clock differences between dynos and the autoscaler."""
 MAX_WINDOW = 600.0
 """The longest window: its oldest slot must still be in Redis (keys expire KEY_TTL after their last write)."""
 
+
 @dataclass(frozen=True, slots=True)
 class WebStats:
     """The merged counts behind one reading.
