@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
+from structlog.typing import FilteringBoundLogger
+
 from autoscaler import sizes
 from autoscaler.config import Settings
 from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
@@ -136,7 +138,10 @@ class Daemon:
         state: StateStore | None = None,
         lease: Lease | None = None,
         notifier: Notifier | None = None,
+        logger: FilteringBoundLogger | None = None,
     ) -> None:
+        """``logger`` replaces the process's logger (``simulate`` passes a silent one, so a simulated
+        day does not log every tick); by default the daemon logs through :func:`autoscaler.logs.get_logger`."""
         self.settings = settings
         self.app = settings.app_name or ""
         self.api = api
@@ -148,7 +153,7 @@ class Daemon:
         self.alerts = Alerts(self.notifier, self.app, settings.notify_after)
         self._prices = {sizes.normalize(name): price for name, price in settings.prices.items()}
         """AUTOSCALER_PRICES by catalogue key."""
-        self.log = get_logger(app=self.app)
+        self.log = logger if logger is not None else get_logger(app=self.app)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
         self._paused_until = 0.0

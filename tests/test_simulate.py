@@ -14,15 +14,24 @@ from typing import Any
 import pytest
 
 from autoscaler import queueing, sizes
-from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
+from autoscaler.heroku import Formation as ApiFormation
+from autoscaler.heroku import FormationUpdate
 from autoscaler.policy import Observation, ProcessState, Reason, decide_formation
-from autoscaler.signals import Reading
 from autoscaler.simulate import demand, metrics, policies, workloads
-from autoscaler.simulate.model import BootDelays, Formation, WebQueues, WorkerQueue, quantile, survival
-from autoscaler.simulate.ours import Engine
+from autoscaler.simulate.model import (
+    ApiFaults,
+    BootDelays,
+    Formation,
+    Platform,
+    WebQueues,
+    WorkerQueue,
+    quantile,
+    survival,
+)
+from autoscaler.simulate.ours import Ours, SimClock, SimulatedHeroku
 from autoscaler.simulate.runner import Inputs, Run, simulate
-from autoscaler.simulate.settings import DEFAULTS, SimConfig
+from autoscaler.simulate.settings import DEFAULTS, START_EPOCH, SimConfig
 from autoscaler.simulate.workloads import Kind, Workload
 
 RATE = 150.0
@@ -510,38 +519,121 @@ def test_policies_of_the_wrong_kind_are_refused() -> None:
     assert ["--policy: keda models worker processes only; this run is web"] == caught.value.problems
 
 
-# --- ours: the engine itself ---------------------------------------------------------------------------
+# --- ours: the daemon itself ---------------------------------------------------------------------------
 
 
-def test_ours_decides_exactly_what_the_engine_decides() -> None:
-    """The adapter adds nothing: its answer is decide_formation's for the same observation and state."""
-    config = ProcessConfig(source="rq", max_dynos=10, max_latency=60, concurrency=5)
-    reading = Reading(at=1000.0, depth=500, latency=90.0, busy=5)
-    engine = Engine("worker", config, "Standard-2X")
-    direct, _ = decide_formation(
-        {"worker": Observation("worker", 1, "Standard-2X", reading)},
-        {"worker": ProcessState()},
-        {"worker": config},
-        1000.0,
-    )
-    assert direct["worker"].desired == engine.decide(1000.0, 1, reading)
+def _ours(config: SimConfig, scenario: str = "step-burst") -> tuple[Ours, Inputs, Run]:
+    inputs = Inputs.prepare(workloads.build(scenario, config.kind, 1, None, config.service_s), config)
+    policy = Ours(config)
+    return policy, inputs, simulate(inputs, policy, inputs.demand[0])
 
 
-def test_ours_scales_with_the_engines_reason_codes() -> None:
-    """Every tick goes through the engine: ours follows the step burst, and the engine's reason codes come out."""
+def _platform(config: SimConfig, faults: ApiFaults, quantity: int = 2) -> Platform:
+    system = WorkerQueue(config.per_dyno, config.target_s, 600, quantity, True)
+    return Platform(Formation(quantity, BootDelays(1, 20, 60)), system, faults, [config.service_s] * 600, 30.0)
+
+
+def test_ours_is_the_daemon_ticking_every_interval() -> None:
+    """ours is a real Daemon: one tick per AUTOSCALER_INTERVAL, one formation GET each, and its PATCHes
+    are the scale actions; the engine's reason codes come out of its decisions."""
     config = _config("worker")
-    policy = policies.Ours(config)
-    recorder = _Recorder(policy)
-    inputs = Inputs.prepare(workloads.build("step-burst", "worker", 1, None, config.service_s), config)
-    simulate(inputs, policy, inputs.demand[0])
-    assert (True, True) == (bool(recorder.changes), policy.engine.last_reason in {str(reason) for reason in Reason})
+    policy, inputs, run = _ours(config)
+    ticks = len(range(config.interval, inputs.workload.duration, config.interval))
+    assert policy.daemon is not None
+    assert policy.last is not None
+    assert (ticks, ticks + run.scale_actions, True) == (
+        policy.daemon.ticks,
+        run.api_calls,
+        policy.last.decisions[0].reason in set(Reason),
+    )
+
+
+def test_ours_decides_what_the_engine_decides() -> None:
+    """The simulated edges add nothing: the daemon's decision on the simulated formation and reading is
+    decide_formation's for the same observation."""
+    config = _config("worker")
+    policy = Ours(config)
+    platform = _platform(config, ApiFaults(1, 0.0, 600))
+    platform.system.queued = 500  # type: ignore[union-attr]
+    tick = policy.start(platform)
+    tick(100)
+    assert policy.last is not None
+    reading = policy.last.readings["worker"]
+    direct, _ = decide_formation(
+        {"worker": Observation("worker", 2, config.size.name, reading)},
+        {"worker": ProcessState()},
+        {"worker": config.process_config()},
+        START_EPOCH + 100,
+    )
+    assert (direct["worker"].desired, direct["worker"].desired) == (
+        policy.last.decisions[0].desired,
+        platform.formation.quantity,
+    )
+
+
+def test_platform_faults_are_the_clients_errors_and_the_daemon_holds() -> None:
+    """A failing call raises the client's ServerError (503), so the daemon's own handling runs: a failed
+    GET ends the tick with the formation held, and the failure is counted once."""
+    config = _config("worker")
+    policy = Ours(config)
+    platform = _platform(config, ApiFaults(1, 0.99, 600))
+    policy.start(platform)(15)
+    assert policy.last is not None
+    assert (False, ["formation: HTTP 503: simulated Platform API failure (GET formation)"], 1, 1, 2) == (
+        policy.last.ok,
+        policy.last.errors,
+        platform.api_calls,
+        platform.api_failures,
+        platform.formation.quantity,
+    )
+
+
+def test_simulated_heroku_reports_booting_dynos_and_applies_the_patch() -> None:
+    """The formation GET counts booting dynos as Heroku does; the PATCH sets the quantity."""
+    config = _config("worker")
+    platform = _platform(config, ApiFaults(1, 0.0, 600))
+    api = SimulatedHeroku(platform, SimClock(), "worker", "Standard-2X")
+    api.update_formation("app", [FormationUpdate(type="worker", quantity=5)])
+    assert ([ApiFormation("worker", 5, "Standard-2X")], 2, 1, 5) == (
+        api.formation("app"),
+        platform.formation.serving,
+        platform.scale_actions,
+        platform.peak,
+    )
 
 
 def test_api_failures_skip_ticks_and_leave_the_formation() -> None:
-    """With half the API calls failing, ours loses reads and PATCHes; failed PATCHes change nothing."""
-    config = _config("worker", api_failure_rate=0.5)
-    inputs = Inputs.prepare(workloads.build("step-burst", "worker", 1, None, config.service_s), config)
-    run = simulate(inputs, policies.Ours(config), inputs.demand[0])
+    """With half the API calls failing, ours loses reads and PATCHes; failed PATCHes change nothing, and
+    the formation never goes above MAX_DYNOS."""
+    config = _config("worker", api_failure_rate=0.5, max_dynos=6)
+    _, inputs, run = _ours(config)
     ticks = len(range(config.interval, inputs.workload.duration, config.interval))
     patches = run.api_calls - ticks
-    assert (True, True) == (run.api_failures > ticks // 3, run.scale_actions < patches)
+    assert (True, True, True) == (run.api_failures > ticks // 3, run.scale_actions < patches, run.peak_dynos <= 6)
+
+
+def test_peak_dynos_is_the_largest_formation() -> None:
+    """peak_dynos is the largest quantity of the run, booting dynos included."""
+    _, _, run = _ours(_config("web"), "flash-crowd")
+    assert (run.peak_dynos, run.peak_dynos >= 2) == (max(run.quantity), True)
+
+
+def test_budget_caps_ours_through_the_daemons_limits() -> None:
+    """AUTOSCALER_MAX_MONTHLY_COST goes to the daemon, whose app limits trim ours to what it pays for."""
+    config = _config("web", max_monthly_cost=150.0)
+    _, _, capped = _ours(config, "flash-crowd")
+    _, _, free = _ours(_config("web"), "flash-crowd")
+    assert (3, True) == (capped.peak_dynos, free.peak_dynos > 3)
+
+
+def test_daemon_settings_carry_the_process_the_tick_and_the_budget() -> None:
+    """The daemon is configured from the run's values alone, never from the environment."""
+    config = _config("worker", interval=30, max_monthly_cost=99.0, prices={"standard-2x": 33.0}, process="urgent")
+    settings = config.daemon_settings()
+    assert (30.0, 99.0, {"standard-2x": 33.0}, ["urgent"], False) == (
+        settings.interval,
+        settings.max_monthly_cost,
+        settings.prices,
+        list(settings.processes),
+        settings.dry_run,
+    )

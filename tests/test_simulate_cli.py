@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from autoscaler import simulate
 from autoscaler.__main__ import main
 from autoscaler.errors import ConfigError
-from autoscaler.simulate import configure_parser, plot, report, run
+from autoscaler.simulate import configure_parser, envfile, plot, report, run
 from autoscaler.simulate.report import Summary
 from autoscaler.simulate.runner import Inputs, compare
 
@@ -102,6 +102,7 @@ def test_json_has_every_metric_per_policy() -> None:
             "scale_actions_per_hour",
             "api_calls",
             "api_failures",
+            "peak_dynos",
             "dyno_hours",
             "jobs_killed",
             "elasticity",
@@ -160,6 +161,13 @@ def test_config_file_sets_process_and_engine_fields(tmp_path: Path) -> None:
     text = _run(["--config", str(config), *SHORT])
     expected = ["app time 80 ms", "1-8 dynos", 'engine settings: {"downscale_delay": 120}']
     assert expected == [line for line in expected if line in text]
+
+
+def test_config_window_is_the_web_sources_window(tmp_path: Path) -> None:
+    """--config's window is the web source's WINDOW: the readings cover that many seconds of slots."""
+    config = tmp_path / "sim.json"
+    config.write_text(json.dumps({"window": 30}))
+    assert "the complete 5 s slots of the last 30 s" in _run(["--config", str(config), *SHORT])
 
 
 def test_flags_win_over_the_config_file(tmp_path: Path) -> None:
@@ -500,3 +508,188 @@ def test_bad_plot_path_in_a_real_process_prints_no_traceback(tmp_path: Path) -> 
         f"  --plot: cannot write {tmp_path / 'missing' / 'x.png'}: the directory {tmp_path / 'missing'} does not exist"
     )
     assert (2, expected, "") == (done.returncode, done.stderr.splitlines()[-1], done.stdout)
+
+
+# --- --env-file ------------------------------------------------------------------------------------
+
+TOKEN = "HRKU-never-printed-0123456789"
+REDIS_PASSWORD = "never-printed-either"
+WEB_ENV = f"""# heroku config -s -a my-autoscaler
+AUTOSCALER_APP='my-app'
+HEROKU_API_KEY='{TOKEN}'
+REDIS_URL='redis://h:{REDIS_PASSWORD}@redis.example.com:6379'
+AUTOSCALER_PROCESSES__WEB__SOURCE='web'
+AUTOSCALER_PROCESSES__WEB__MAX_DYNOS='20'
+AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS='50'
+AUTOSCALER_PROCESSES__WEB__PROCESSES_PER_DYNO='4'
+"""
+WORKER_ENV = """AUTOSCALER_PROCESSES__WORKER__SOURCE=rq
+AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS=8
+AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO=40
+AUTOSCALER_PROCESSES__WORKER__CONCURRENCY=5
+"""
+BURST = ["--scenario", "flash-crowd", *SHORT]
+
+
+def _env(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "autoscaler.env"
+    path.write_text(text)
+    return str(path)
+
+
+def _ours_row(data: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = data["policies"][0]
+    assert "ours" == row["policy"]
+    return row
+
+
+def test_env_file_is_the_same_daemon_as_the_flags(tmp_path: Path) -> None:
+    """A file that says what the defaults say simulates the same run: the same daemon, the same rows."""
+    from_file = _json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
+    from_flags = _json(BURST)
+    assert from_flags["policies"] == from_file["policies"]
+
+
+def test_budget_in_the_env_file_caps_ours(tmp_path: Path) -> None:
+    """AUTOSCALER_MAX_MONTHLY_COST caps ours as it caps the daemon: a lower peak and cost than without,
+    never more dynos than the budget pays for; the baselines are not capped."""
+    free = _json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
+    capped = _json(["--env-file", _env(tmp_path, WEB_ENV + "AUTOSCALER_MAX_MONTHLY_COST='150'\n"), *BURST])
+    budget_dynos = 150 // 50  # Standard-2X at $50/month
+    ours, ours_free = _ours_row(capped), _ours_row(free)
+    assert (True, True, True, True) == (
+        ours["peak_dynos"] < ours_free["peak_dynos"],
+        ours["cost_usd"] < ours_free["cost_usd"],
+        ours["peak_dynos"] <= budget_dynos,
+        capped["policies"][1:] == free["policies"][1:],
+    )
+
+
+def test_env_file_prices_set_the_budget_and_the_cost(tmp_path: Path) -> None:
+    """AUTOSCALER_PRICES prices the size for the daemon's budget and for the report."""
+    env = WEB_ENV + "AUTOSCALER_PRICES='{\"standard-2x\": 25}'\nAUTOSCALER_MAX_MONTHLY_COST=100\n"
+    text = _run(["--env-file", _env(tmp_path, env), *BURST])
+    data = _json(["--env-file", _env(tmp_path, env), *BURST])
+    assert (True, True, True) == (
+        "formation: Standard-2X at $25/month" in text,
+        "at most 4 Standard-2X dynos" in text,
+        _ours_row(data)["peak_dynos"] <= 4,
+    )
+
+
+def test_env_file_sets_the_process_the_tick_and_the_engine(tmp_path: Path) -> None:
+    """The process's targets, bounds, engine settings and AUTOSCALER_INTERVAL are the run's; the token,
+    the app and the source's URL are never printed."""
+    env = WEB_ENV + "AUTOSCALER_PROCESSES__WEB__DOWNSCALE_DELAY=120\nAUTOSCALER_INTERVAL=30\n"
+    env = env.replace("MAX_DYNOS='20'", "MAX_DYNOS='12'").replace("QUEUE_TIME_MS='50'", "QUEUE_TIME_MS='80'")
+    text = _run(["--env-file", _env(tmp_path, env), *SHORT])
+    expected = [
+        "process type web (SOURCE web)",
+        "target p95 queue time 80 ms",
+        "1-12 dynos",
+        "ours ticks every 30 s",
+        'engine settings: {"downscale_delay": 120.0}',
+    ]
+    assert (expected, False, False, False) == (
+        [line for line in expected if line in text],
+        TOKEN in text,
+        REDIS_PASSWORD in text,
+        "my-app" in text,
+    )
+
+
+def test_flags_win_over_the_env_file(tmp_path: Path) -> None:
+    """A process flag given with --env-file overrides the file's value."""
+    assert "1-6 dynos" in _run(["--env-file", _env(tmp_path, WEB_ENV), "--max-dynos", "6", *SHORT])
+
+
+def test_env_file_process_picks_the_kind_and_process(tmp_path: Path) -> None:
+    """--process picks a process type; its source decides the kind, a worker without MAX_LATENCY is
+    scaled on JOBS_PER_DYNO alone (the report's target is then the SLO only)."""
+    path = _env(tmp_path, WEB_ENV + WORKER_ENV)
+    data = _json(["--env-file", path, "--process", "worker", *SHORT])
+    text = _run(["--env-file", path, "--process", "worker", *SHORT])
+    assert ("worker", True, True) == (
+        data["scenario"]["kind"],
+        "MAX_LATENCY 60 s (the SLO only: the process sets no MAX_LATENCY), JOBS_PER_DYNO 40" in text,
+        "not simulated: the file's other process types (web)" in text,
+    )
+
+
+def test_env_file_is_deterministic_with_api_failures(tmp_path: Path) -> None:
+    """The same file, seed and failures give byte-identical JSON; the failures are counted and ours
+    never exceeds MAX_DYNOS."""
+    argv = ["--env-file", _env(tmp_path, WEB_ENV.replace("'20'", "'4'")), "--api-failures", "0.5", *BURST]
+    first, second = _run([*argv, "--json"]), _run([*argv, "--json"])
+    ours = _ours_row(json.loads(first))
+    assert (first, True, True) == (second, ours["api_failures"] > 0, ours["peak_dynos"] <= 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "expected"),
+    [
+        pytest.param(
+            WEB_ENV + "AUTOSCALER_PROCESSES__WEB__MAX_DYNOZ=5\n",
+            [],
+            "--env-file: AUTOSCALER_PROCESSES__WEB__MAX_DYNOZ: unknown setting of process type 'web'; "
+            "did you mean AUTOSCALER_PROCESSES__WEB__MAX_DYNOS?",
+            id="misspelt process setting",
+        ),
+        pytest.param(
+            WEB_ENV + "AUTOSCALER_MAX_MONTLY_COST=100\n",
+            [],
+            "--env-file: AUTOSCALER_MAX_MONTLY_COST: unknown variable; did you mean AUTOSCALER_MAX_MONTHLY_COST?",
+            id="misspelt global",
+        ),
+        pytest.param(
+            WEB_ENV.replace("QUEUE_TIME_MS='50'", "QUEUE_TIME_MS='-5'"),
+            [],
+            "--env-file: AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS: must be > 0",
+            id="daemon's own check",
+        ),
+        pytest.param(
+            WEB_ENV + WORKER_ENV,
+            [],
+            "--process: {path} configures several process types (web, worker): choose one with --process",
+            id="ambiguous",
+        ),
+        pytest.param(
+            WEB_ENV + WORKER_ENV,
+            ["--process", "clock"],
+            "--process: {path} configures no process type 'clock'; it has: web, worker",
+            id="unknown process",
+        ),
+        pytest.param(
+            WEB_ENV, ["--scenario", "batch-dump"], "--scenario: batch-dump has no web variant", id="kind of scenario"
+        ),
+        pytest.param(WEB_ENV + "oops\n", [], "--env-file: {path} line 9: expected NAME=value", id="not an assignment"),
+        pytest.param(WEB_ENV + "A='open\n", [], "--env-file: {path} line 9: No closing quotation", id="open quote"),
+        pytest.param(WEB_ENV, ["--config", "x.json"], "--config: give either --config or --env-file", id="both"),
+    ],
+)
+def test_bad_env_file_exits_2_naming_the_variable(
+    tmp_path: Path, text: str, extra: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configuration the daemon refuses is refused with the daemon's message, marked as the env file's;
+    the token is never printed."""
+    path = _env(tmp_path, text)
+    status, lines = _cli(["--env-file", path, *extra], capsys)
+    assert (2, True, False) == (
+        status,
+        any(line.startswith("  " + expected.format(path=path)) for line in lines),
+        any(TOKEN in line for line in lines),
+    )
+
+
+def test_process_without_env_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """--process picks a process type of --env-file; alone it is a usage error."""
+    assert (2, ["  --process: picks a process type of --env-file; give --env-file too"]) == _cli(
+        ["--process", "web"], capsys
+    )
+
+
+def test_env_file_reads_shell_quoting_without_evaluating() -> None:
+    """heroku config -s quoting: single quotes (an escaped quote inside), plain values, values over
+    several lines; comments and blank lines skipped; nothing expanded."""
+    text = "# a comment\n\nA='it'\\''s #1'\nB=plain#hash\nC='one\ntwo'\nD=\"$HOME\"\nE=\n"
+    assert {"A": "it's #1", "B": "plain#hash", "C": "one\ntwo", "D": "$HOME", "E": ""} == envfile.parse(text, "f")

@@ -13,22 +13,19 @@ import dataclasses
 
 from autoscaler.signals import Reading
 from autoscaler.simulate import runner, workloads
-from autoscaler.simulate.model import Formation, WebQueues
-from autoscaler.simulate.policies import Ours, System
-from autoscaler.simulate.settings import START_EPOCH, SimConfig
+from autoscaler.simulate.model import System
+from autoscaler.simulate.ours import Ours
+from autoscaler.simulate.settings import SimConfig
 from autoscaler.sizes import lookup
 
 
 class ProportionalOnly(Ours):
-    """The engine fed readings without rate and app time: no model, only the proportional rule."""
+    """The daemon fed readings without rate and app time: no model, only the proportional rule."""
 
     name = "proportional-only"
 
-    def decide(self, now: int, formation: Formation, system: System) -> int | None:
-        assert isinstance(system, WebQueues)
-        at = START_EPOCH + now
-        reading: Reading = system.reading(now, at, self.config.window_s)
-        return self.engine.decide(at, formation.quantity, dataclasses.replace(reading, rate=None, app_time=None))
+    def reading(self, system: System, second: int, at: float) -> Reading:
+        return dataclasses.replace(super().reading(system, second, at), rate=None, app_time=None)
 
 
 def test_the_model_keeps_up_with_a_ramp_that_the_proportional_rule_lags() -> None:

@@ -1,13 +1,15 @@
 """The ``simulate`` command: what each policy would have done to a workload, offline.
 
 ``python -m autoscaler simulate [--scenario NAME | --trace FILE] [--kind web|worker]
-[--policy NAME[,NAME...]] [--config FILE] [--seed N] [--hours H] [--json] [--plot FILE.png]``
-plus flags for the process (``--service-ms``, ``--processes-per-dyno``/``--concurrency``,
-``--size``, ``--min-dynos``, ``--max-dynos``, ``--queue-time-ms``/``--max-latency``,
-``--jobs-per-dyno``, ``--interval``, ``--api-failures``). Every value has a documented
-default (:mod:`autoscaler.simulate.settings`) printed at the top of the report; a
-``--config`` JSON object sets the same values and any engine field of the process
-configuration (``downscale_delay``, ``tolerance``, ...); flags win over the file.
+[--policy NAME[,NAME...]] [--config FILE | --env-file FILE [--process TYPE]] [--seed N] [--hours H]
+[--json] [--plot FILE.png]`` plus flags for the process (``--service-ms``,
+``--processes-per-dyno``/``--concurrency``, ``--size``, ``--min-dynos``, ``--max-dynos``,
+``--queue-time-ms``/``--max-latency``, ``--jobs-per-dyno``, ``--interval``, ``--api-failures``).
+Every value has a documented default (:mod:`autoscaler.simulate.settings`) printed at the top
+of the report; a ``--config`` JSON object sets the same values and any engine field of the
+process configuration (``downscale_delay``, ``tolerance``, ...); ``--env-file`` takes them, and
+the budget, from the autoscaler app's config vars (:mod:`~autoscaler.simulate.envfile`); flags
+win over either file.
 
 The package, from the load to the report:
 
@@ -15,8 +17,8 @@ The package, from the load to the report:
 * :mod:`~autoscaler.simulate.model` the platform (boot, drain, billing) and the queues
   (web: random routing to per-dyno M/M/k queues; workers: one shared FIFO);
 * :mod:`~autoscaler.simulate.demand` the clairvoyant demand d_t;
-* :mod:`~autoscaler.simulate.policies` the baselines, and ``ours`` through
-  :mod:`~autoscaler.simulate.ours`, the one module that calls the engine;
+* :mod:`~autoscaler.simulate.policies` the baselines, and ``ours``:
+  :mod:`~autoscaler.simulate.ours` runs the daemon itself on a simulated Platform API, source and clock;
 * :mod:`~autoscaler.simulate.runner` the one-second loop;
 * :mod:`~autoscaler.simulate.metrics` and :mod:`~autoscaler.simulate.report`;
 * :mod:`~autoscaler.simulate.plot` the ``--plot`` picture, the only module that imports
@@ -33,14 +35,15 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from autoscaler import sizes
 from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
-from autoscaler.simulate import plot, policies, report, workloads
+from autoscaler.policy import size_limit
+from autoscaler.simulate import envfile, plot, policies, report, workloads
 from autoscaler.simulate.model import GRACE_S, SLOT_S
 from autoscaler.simulate.runner import Inputs, compare
 from autoscaler.simulate.settings import DEFAULTS, SimConfig
@@ -52,11 +55,13 @@ MAX_PROCESSES = 1000
 _SIM_KEYS = {"service_ms", "interval", "api_failures", "killed_jobs"}
 """``--config`` keys of the simulation itself."""
 _OWN_KEYS = {"min_dynos", "max_dynos", "size", "queue_time_ms", "max_latency", "jobs_per_dyno"}
-_OWN_KEYS |= {"processes_per_dyno", "concurrency"}
-"""``--config`` keys that have a flag; every other ProcessConfig field goes to the engine as it is."""
+_OWN_KEYS |= {"processes_per_dyno", "concurrency", "window"}
+"""``--config`` keys of the run itself (``window``: the web source's); every other ProcessConfig field
+goes to the engine as it is."""
 _KIND_KEYS: dict[str, Kind] = {
     "queue_time_ms": "web",
     "processes_per_dyno": "web",
+    "window": "web",
     "max_latency": "worker",
     "concurrency": "worker",
     "jobs_per_dyno": "worker",
@@ -78,6 +83,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--seed", metavar="N", help="seed of every random draw (default 1)")
     process = parser.add_argument_group("process (defaults printed at the top of the report)")
     process.add_argument("--config", metavar="FILE", help="JSON object of the values below and engine fields")
+    process.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="the autoscaler app's config vars, as `heroku config -s -a AUTOSCALER-APP` prints them: "
+        "simulate that configuration (budget included); flags below still win",
+    )
+    process.add_argument("--process", metavar="TYPE", help="with --env-file: the process type to simulate")
     process.add_argument("--service-ms", metavar="MS", help="app time (web) or job duration (worker) in ms")
     process.add_argument("--processes-per-dyno", metavar="K", help="web: app processes per dyno")
     process.add_argument("--concurrency", metavar="K", help="worker: jobs one dyno runs at once")
@@ -166,8 +178,23 @@ def _config_file(path: str | None) -> dict[str, Any]:
     return data
 
 
-def _kind(args: argparse.Namespace) -> tuple[Kind, str | None]:
-    """The kind of process, and the built-in scenario (None with --trace)."""
+def _env_file(args: argparse.Namespace) -> envfile.EnvProcess | None:
+    """The configuration of --env-file and the process type it simulates (None without the flag)."""
+    problems: list[str] = []
+    if args.process is not None and args.env_file is None:
+        problems.append("--process: picks a process type of --env-file; give --env-file too")
+    if args.env_file is not None and args.config is not None:
+        problems.append("--config: give either --config or --env-file, not both")
+    if problems:
+        raise ConfigError(problems)
+    if args.env_file is None:
+        return None
+    return envfile.load(args.env_file, _read(envfile.FLAG, args.env_file), args.process)
+
+
+def _kind(args: argparse.Namespace, env: envfile.EnvProcess | None = None) -> tuple[Kind, str | None]:
+    """The kind of process (--kind, else that of the --env-file process, else web), and the built-in
+    scenario (None with --trace)."""
     problems: list[str] = []
     if args.kind is not None and args.kind not in workloads.KINDS:
         problems.append(f"--kind: must be web or worker, got {args.kind!r}")
@@ -180,26 +207,56 @@ def _kind(args: argparse.Namespace) -> tuple[Kind, str | None]:
         problems.append(f"--scenario: unknown scenario {name!r}; known: {', '.join(workloads.SCENARIOS)}")
     if problems:
         raise ConfigError(problems)
+    chosen: Kind | None = args.kind if args.kind is not None else None if env is None else env.kind
+    if env is not None and chosen is None:
+        raise ConfigError(
+            [
+                f"--kind: process type {env.name} of --env-file reads SOURCE {env.process.source}, which simulate "
+                "does not model; give --kind web or --kind worker to simulate it with the web or the rq readings"
+            ]
+        )
     if name is None:
-        return (args.kind or "web"), None
+        return (chosen or "web"), None
     kinds = workloads.scenario_kinds(name)
-    kind: Kind = args.kind or kinds[0]
+    kind: Kind = chosen or kinds[0]
     if kind not in kinds:
+        if args.kind is None and env is not None:
+            raise ConfigError(
+                [
+                    f"--scenario: {name} has no {kind} variant (it is {' and '.join(kinds)} only), and process type "
+                    f"{env.name} of --env-file is a {kind} process"
+                ]
+            )
         raise ConfigError([f"--kind: scenario {name} has no {kind} variant (it is {' and '.join(kinds)} only)"])
     return kind, name
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """The values of the file given (--config, or the process of --env-file) and how a problem names each."""
+
+    values: Mapping[str, Any]
+    name: Callable[[str], str]
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None) -> _Given:
+        if env is not None:
+            return cls(env.values(kind), lambda key: f"{envfile.FLAG}: {env.variable(key)}")
+        return cls(_config_file(args.config), lambda key: f"--config: {key}")
 
 
 def _pick(flag: object, file: Mapping[str, Any], key: str) -> object:
     return flag if flag is not None else file.get(key)
 
 
-def _from(args: argparse.Namespace, flag: str, key: str) -> str:
-    """How a problem names a value: by its flag when given, else as the key of the --config file."""
-    return flag if getattr(args, key) is not None else f"--config: {key}"
+def _settings(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None = None) -> SimConfig:
+    given = _Given.of(args, kind, env)
+    file = given.values
 
+    def _from(args: argparse.Namespace, flag: str, key: str) -> str:
+        """How a problem names a value: by its flag when given, else as the file names it."""
+        return flag if getattr(args, key) is not None else given.name(key)
 
-def _settings(args: argparse.Namespace, kind: Kind) -> SimConfig:
-    file = _config_file(args.config)
     problems: list[str] = []
     for key, only in _KIND_KEYS.items():
         if key in file and only != kind:
@@ -249,6 +306,7 @@ def _settings(args: argparse.Namespace, kind: Kind) -> SimConfig:
         inclusive=True,
     )
     seed = _whole(problems, "--seed", args.seed, low=0)
+    window = _number(problems, given.name("window"), file.get("window"))
     size_value = _pick(args.size, file, "size")
     size_name = defaults.size if size_value is None else str(size_value)
     size = sizes.lookup(size_name)
@@ -279,23 +337,28 @@ def _settings(args: argparse.Namespace, kind: Kind) -> SimConfig:
         per_dyno=per_dyno or defaults.per_dyno,
         service_s=(service_ms or defaults.service_ms) / 1000,
         size=size,
-        monthly_usd=size.monthly_usd,
+        monthly_usd=size.monthly_usd if env is None else env.monthly_usd(size),
         min_dynos=low,
         max_dynos=high,
         target_s=target_value / 1000 if web else target_value,
         jobs_per_dyno=jobs,
         interval=interval or 15,
+        window_s=60 if window is None else math.ceil(window),
         api_failure_rate=failures or 0.0,
         killed_jobs="lost" if killed == "lost" else "requeue",
         seed=1 if seed is None else seed,
         engine=engine,
+        process=None if env is None else env.name,
+        target_in_engine=env is None or args.max_latency is not None or env.target_in_engine(kind),
+        max_monthly_cost=None if env is None else env.settings.max_monthly_cost,
+        prices={} if env is None else env.prices(),
     )
-    config.process_config()  # validates the engine fields now, naming them
-    return _within_heroku_limit(config)
+    process = config.process_config()  # validates the engine fields now, naming them
+    return _within_heroku_limit(config, process)
 
 
-def _within_heroku_limit(config: SimConfig) -> SimConfig:
-    limit = config.size.max_per_type
+def _within_heroku_limit(config: SimConfig, process: ProcessConfig) -> SimConfig:
+    limit = size_limit(config.size.name, process.size_limit)
     if limit is not None and config.max_dynos > limit:
         return replace(config, max_dynos=limit, min_dynos=min(config.min_dynos, limit))
     return config
@@ -332,7 +395,8 @@ def _policies(raw: str | None, kind: Kind) -> list[str]:
 # --- the header -------------------------------------------------------------------------------------
 
 
-def header_lines(workload: Workload, config: SimConfig, names: list[str]) -> list[str]:
+def header_lines(workload: Workload, config: SimConfig, names: list[str], notes: list[str] | None = None) -> list[str]:
+    """What the run assumes, at the top of the report; ``notes`` say where the configuration came from."""
     web = config.kind == "web"
     if web:
         process = (
@@ -341,9 +405,10 @@ def header_lines(workload: Workload, config: SimConfig, names: list[str]) -> lis
         )
     else:
         jobs = f", JOBS_PER_DYNO {config.jobs_per_dyno:g}" if config.jobs_per_dyno else ""
+        latency = "" if config.target_in_engine else " (the SLO only: the process sets no MAX_LATENCY)"
         process = (
             f"worker, {config.per_dyno} jobs at once per dyno, {config.service_s * 1000:g} ms per job, "
-            f"MAX_LATENCY {config.target_s:g} s{jobs}"
+            f"MAX_LATENCY {config.target_s:g} s{latency}{jobs}"
         )
     signal = (
         f"web readings: the complete {SLOT_S} s slots of the last {config.window_s} s, read {GRACE_S} s after"
@@ -352,11 +417,22 @@ def header_lines(workload: Workload, config: SimConfig, names: list[str]) -> lis
     )
     lines = [
         f"workload: {workload.description}; seed {config.seed}",
+        *(notes or []),
         f"process: {process}",
         f"formation: {config.size.name} at ${config.monthly_usd:g}/month, {config.min_dynos}-{config.max_dynos} dynos",
         f"platform: boot U({config.boot_s[0]:g}, {config.boot_s[1]:g}) s, SIGTERM to SIGKILL {config.drain_s:g} s, "
         f"ours ticks every {config.interval} s, {signal}, API failures {config.api_failure_rate:.0%}",
     ]
+    if config.max_monthly_cost is not None:
+        most = (
+            f"at most {math.floor(config.max_monthly_cost / config.monthly_usd + 1e-9)} {config.size.name} dynos, "
+            if config.monthly_usd > 0
+            else ""
+        )
+        lines.append(
+            f"budget: AUTOSCALER_MAX_MONTHLY_COST ${config.max_monthly_cost:g}/month caps ours "
+            f"({most}never below MIN_DYNOS); the baselines have none"
+        )
     if "heroku-native" in names:
         lines.append(
             f"heroku-native: desired p95 response {policies.response_target_ms(config):.0f} ms "
@@ -381,10 +457,11 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     """Runs ``simulate``: prints the report (or JSON) to ``out`` and returns 0.
 
     ``env`` is not read: every default is documented and printed, so a run depends on its
-    flags alone. Raises ConfigError for every bad input.
+    flags (and the files they name) alone. Raises ConfigError for every bad input.
     """
-    kind, name = _kind(args)
-    config = _settings(args, kind)
+    env_process = _env_file(args)
+    kind, name = _kind(args, env_process)
+    config = _settings(args, kind, env_process)
     names = _policies(args.policy, kind)
     if args.plot is not None:
         plot.check(args.plot)
@@ -395,7 +472,7 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     elapsed = time.perf_counter() - started
     summaries = report.summarise(inputs, runs)
     found = report.verdict(summaries)
-    header = header_lines(workload, config, names)
+    header = header_lines(workload, config, names, None if env_process is None else env_process.notes())
     if args.plot is not None:
         plot.write(args.plot, inputs, runs, summaries)
     if args.json:

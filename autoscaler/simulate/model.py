@@ -35,11 +35,13 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from autoscaler.signals import Reading
+from autoscaler.signals.web import GRACE_SECONDS
+from autoscaler.signals.webwire import SLOT_SECONDS
 
-SLOT_S = 5
-"""Width of one slot of web samples, as :mod:`autoscaler.middleware` writes them (SLOT_SECONDS)."""
-GRACE_S = 3
-"""A slot is read once it ended this long ago, as :mod:`autoscaler.signals.web` does (GRACE_SECONDS)."""
+SLOT_S = SLOT_SECONDS
+"""Width of one slot of web samples, as the middleware writes them."""
+GRACE_S = int(GRACE_SECONDS)
+"""A slot is read once it ended this long ago, as the ``web`` source does."""
 QUANTILE = 0.95
 GRID: tuple[float, ...] = (0.0, *(0.001 * 1.25**i for i in range(60)))
 """Wait times (seconds) at which each second's queue-wait survival function is kept: 0, then 1 ms
@@ -472,3 +474,67 @@ class WorkerQueue:
         waiting_late = sum(n for t, n in self.cohorts if len(self.ages) - t > self.target)
         total = self.started + self.queued
         return (self.late + waiting_late) / total if total else 0.0
+
+
+# --- one app on the platform ------------------------------------------------------------------------
+
+System = WebQueues | WorkerQueue
+
+
+class Platform:
+    """One policy's app: its formation, the queues behind it, and its Platform API.
+
+    Every policy changes its formation here, so the counts are kept in one place: API calls
+    (a formation GET or a PATCH), the calls that failed (one draw per second each for GETs and
+    PATCHes, from :class:`ApiFaults`, the same for every policy), scale actions, the largest
+    quantity, and the drain billed for the serving dynos a scale-down stopped."""
+
+    def __init__(
+        self, formation: Formation, system: System, faults: ApiFaults, service_s: Sequence[float], drain_s: float
+    ) -> None:
+        self.formation = formation
+        self.system = system
+        self.faults = faults
+        self.service_s = service_s
+        self.drain_s = drain_s
+        self.api_calls = 0
+        self.api_failures = 0
+        self.scale_actions = 0
+        self.peak = formation.quantity
+        """The largest quantity of the formation so far (booting dynos included)."""
+        self.drained = 0.0
+        """Dyno-seconds billed for draining stopped dynos, not yet collected (:meth:`collect`)."""
+
+    def read(self, second: int) -> bool:
+        """One formation GET at ``second``: False when it fails."""
+        self.api_calls += 1
+        if self.faults.read_fails(second):
+            self.api_failures += 1
+            return False
+        return True
+
+    def patch(self, second: int) -> bool:
+        """One formation PATCH at ``second``: False when it fails (the formation is then left as it is)."""
+        self.api_calls += 1
+        if self.faults.patch_fails(second):
+            self.api_failures += 1
+            return False
+        return True
+
+    def scale(self, desired: int, second: int) -> None:
+        """Sets the quantity (one scale action); the serving dynos it stops drain, and are billed for it."""
+        stopped = self.formation.scale(desired, second)
+        self.scale_actions += 1
+        self.peak = max(self.peak, desired)
+        if not stopped:
+            return
+        service_s = self.service_s[second]
+        if isinstance(self.system, WebQueues):
+            self.drained += self.system.remove(stopped, service_s, self.drain_s)
+        else:
+            self.drained += self.system.remove(stopped, second, service_s, self.drain_s)
+
+    def collect(self) -> float:
+        """The drain billed since the last call."""
+        drained, self.drained = self.drained, 0.0
+        return drained

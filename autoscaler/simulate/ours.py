@@ -1,41 +1,154 @@
-"""``ours``: the daemon's decision engine, fed simulated readings. The only module that knows it.
+"""``ours``: the daemon itself, :class:`autoscaler.daemon.Daemon`, on simulated edges.
 
-Each tick does what :meth:`autoscaler.daemon.Daemon.tick` does for one process type: the
-formation's quantity and size and the source's reading go into
-:func:`autoscaler.policy.decide_formation` with the state the engine returned last time;
-after a successful PATCH, :func:`autoscaler.policy.mark_applied` records the change (boot
-tracking, manual-change detection). When the engine's inputs change, this is the one
-place to follow them.
+Each tick of ``ours`` is :meth:`Daemon.tick`, unchanged: formation GET, a reading per process,
+:func:`autoscaler.policy.decide_formation` with the app's limits (``AUTOSCALER_MAX_MONTHLY_COST``
+included), one PATCH, and the daemon's own handling of failed calls. Only its edges are simulated:
+
+* :class:`SimulatedHeroku` is the Platform API (the daemon's :class:`~autoscaler.daemon.FormationAPI`):
+  the GET answers the simulated formation, booting dynos included, as Heroku counts them; the
+  PATCH sets it. A call that :class:`~autoscaler.simulate.model.ApiFaults` fails raises the
+  client's own :class:`~autoscaler.errors.ServerError` (a 503, as the client raises it once its
+  retries are spent), so the daemon's failure handling runs as it does in production.
+* :class:`SimulatedSource` is the process's signal source: what the ``web`` source would read of
+  the simulated request slots, or the ``rq`` source of the simulated queue.
+* :class:`SimClock`: ``time()`` is the run's wall clock (:data:`START_EPOCH` + the second),
+  ``monotonic()`` the second.
+
+The state is kept in memory, no lease is taken, notices go nowhere and the daemon logs nothing.
 """
 
 from __future__ import annotations
 
-from autoscaler.config import ProcessConfig
-from autoscaler.policy import Observation, ProcessState, decide_formation, mark_applied
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from autoscaler.daemon import Daemon, TickResult
+from autoscaler.errors import ServerError
+from autoscaler.heroku import Formation as ApiFormation
+from autoscaler.heroku import FormationUpdate
+from autoscaler.notify import NullNotifier
 from autoscaler.signals import Reading
+from autoscaler.simulate.model import Platform, System, WebQueues
+from autoscaler.simulate.settings import START_EPOCH, SimConfig
+from autoscaler.state import MemoryState
+
+_SILENT: Any = structlog.make_filtering_bound_logger(logging.CRITICAL)
+"""Drops every level below critical; the daemon logs none above error."""
 
 
-class Engine:
-    """One process type under the real engine."""
+def silent_logger() -> FilteringBoundLogger:
+    """A logger that writes nothing (a critical line would be handed back to the caller, not printed)."""
+    logger: FilteringBoundLogger = _SILENT(structlog.ReturnLogger(), [], {})
+    return logger
 
-    def __init__(self, process: str, config: ProcessConfig, size: str) -> None:
+
+class SimClock:
+    """The run's clock, set to each tick's second by the runner."""
+
+    def __init__(self) -> None:
+        self.second = 0
+
+    def time(self) -> float:
+        return START_EPOCH + self.second
+
+    def monotonic(self) -> float:
+        return float(self.second)
+
+
+class SimulatedHeroku:
+    """The Platform API of one simulated app with one process type."""
+
+    def __init__(self, platform: Platform, clock: SimClock, process: str, size: str) -> None:
+        self.platform = platform
+        self.clock = clock
         self.process = process
-        self.config = config
         self.size = size
-        self.state = ProcessState()
-        self.last_reason = ""
 
-    def decide(self, now: float, quantity: int, reading: Reading) -> int:
-        """The quantity the engine wants, given the formation's ``quantity`` and the reading."""
-        observation = Observation(self.process, quantity, self.size, reading)
-        decisions, states = decide_formation(
-            {self.process: observation}, {self.process: self.state}, {self.process: self.config}, now
+    def _failure(self, call: str) -> ServerError:
+        return ServerError(503, None, f"simulated Platform API failure ({call})")
+
+    def _formation(self) -> list[ApiFormation]:
+        return [ApiFormation(type=self.process, quantity=self.platform.formation.quantity, size=self.size)]
+
+    def formation(self, app: str, *, deadline: float | None = None) -> list[ApiFormation]:
+        if not self.platform.read(self.clock.second):
+            raise self._failure("GET formation")
+        return self._formation()
+
+    def update_formation(
+        self, app: str, updates: Sequence[FormationUpdate], *, deadline: float | None = None
+    ) -> list[ApiFormation]:
+        if not self.platform.patch(self.clock.second):
+            raise self._failure("PATCH formation")
+        for update in updates:  # the daemon only sends the one process type it manages here
+            if update.size is not None:
+                self.size = update.size
+            if update.quantity is not None:
+                self.platform.scale(update.quantity, self.clock.second)
+        return self._formation()
+
+    def pause_hint(self) -> float:
+        return 0.0
+
+
+class SimulatedSource:
+    """The process's signal source, reading the simulated queues through :meth:`Ours.reading`."""
+
+    def __init__(self, policy: Ours, system: System, clock: SimClock) -> None:
+        self.policy = policy
+        self.system = system
+        self.clock = clock
+
+    def read(self, now: float) -> Reading:
+        return self.policy.reading(self.system, self.clock.second, now)
+
+    def close(self) -> None:
+        return None
+
+
+class Ours:
+    """The daemon, ticking every AUTOSCALER_INTERVAL, configured as :meth:`SimConfig.daemon_settings` says."""
+
+    name = "ours"
+    boots = True
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.tick_s = self.first_tick = config.interval
+        self.daemon: Daemon | None = None
+        """The daemon of the last run started."""
+        self.last: TickResult | None = None
+        """What its last tick did."""
+
+    def reading(self, system: System, second: int, at: float) -> Reading:
+        """What the process's source reports at ``second`` (``at`` on the wall clock)."""
+        if isinstance(system, WebQueues):
+            return system.reading(second, at, self.config.window_s)
+        return system.reading(second, at)
+
+    def start(self, platform: Platform) -> Callable[[int], None]:
+        """A new daemon on ``platform``; returns its tick."""
+        config = self.config
+        clock = SimClock()
+        api = SimulatedHeroku(platform, clock, config.process_name, config.size.name)
+        source = SimulatedSource(self, platform.system, clock)
+        daemon = Daemon(
+            config.daemon_settings(),
+            api,
+            {config.process_name: source},
+            clock=clock,
+            state=MemoryState(),
+            notifier=NullNotifier(),
+            logger=silent_logger(),
         )
-        self.state = states[self.process]
-        decision = decisions[self.process]
-        self.last_reason = str(decision.reason)
-        return decision.desired
+        self.daemon = daemon
 
-    def applied(self, now: float, previous: int, quantity: int) -> None:
-        """The PATCH to ``quantity`` succeeded."""
-        self.state = mark_applied(self.state, previous, quantity, now, self.config.boot_time)
+        def tick(second: int) -> None:
+            clock.second = second
+            self.last = daemon.tick()
+
+        return tick

@@ -33,7 +33,8 @@ run and never tuned to a result:
     ``JOBS_PER_DYNO``), at least 1 while active; every 30 s the operator activates 0 → 1
     when jobs wait, and scales to 0 after ``cooldownPeriod`` 300 s without waiting jobs.
 ``ours``
-    The daemon's engine itself (:mod:`autoscaler.simulate.ours`), every AUTOSCALER_INTERVAL.
+    The daemon itself (:mod:`autoscaler.simulate.ours`), one :meth:`~autoscaler.daemon.Daemon.tick`
+    every AUTOSCALER_INTERVAL.
 ``clairvoyant``
     The demand line d_t (:mod:`autoscaler.simulate.demand`), set at each minute's start
     with dynos that serve at once. Not a policy anyone can run: the reference.
@@ -47,16 +48,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from autoscaler import queueing
 from autoscaler.errors import ConfigError
-from autoscaler.simulate.model import Formation, WebQueues, WorkerQueue
-from autoscaler.simulate.ours import Engine
+from autoscaler.simulate.model import Formation, Platform, System, WebQueues, WorkerQueue
+from autoscaler.simulate.ours import Ours
 from autoscaler.simulate.settings import START_EPOCH, SimConfig
-
-System = WebQueues | WorkerQueue
 
 HPA_TARGET_UTILIZATION = 0.80
 HPA_TOLERANCE = 0.1
@@ -84,24 +83,25 @@ class Policy(Protocol):
     tick_s: int
     """Seconds between ticks; 0 never ticks."""
     first_tick: int
-    reads_api: bool
-    """One formation read (GET) per tick."""
-    patches_api: bool
-    """Changes are Platform API PATCHes (counted, and subject to API failures)."""
     boots: bool
     """New dynos boot for U(20, 60) s (False only for the clairvoyant reference)."""
 
-    def decide(self, now: int, formation: Formation, system: System) -> int | None: ...
-
-    def applied(self, now: int, previous: int, quantity: int) -> None: ...
+    def start(self, platform: Platform) -> Callable[[int], None]:
+        """Takes charge of ``platform``'s app for a run; returns the tick, called with the second."""
+        ...
 
 
 class _Base:
+    """A baseline: each tick reads the formation (when ``reads_api``), decides, and sets the quantity
+    (through a PATCH when ``patches_api``)."""
+
     name = ""
     tick_s = 15
     first_tick = 15
     reads_api = True
+    """One formation read (GET) per tick."""
     patches_api = True
+    """Changes are Platform API PATCHes (counted, and subject to API failures)."""
     boots = True
 
     def __init__(self, config: SimConfig) -> None:
@@ -117,25 +117,21 @@ class _Base:
     def applied(self, now: int, previous: int, quantity: int) -> None:
         return None
 
+    def start(self, platform: Platform) -> Callable[[int], None]:
+        def tick(second: int) -> None:
+            if self.reads_api and not platform.read(second):
+                return
+            formation = platform.formation
+            desired = self.decide(second, formation, platform.system)
+            if desired is None or desired == formation.quantity:
+                return
+            if self.patches_api and not platform.patch(second):
+                return
+            previous = formation.quantity
+            platform.scale(desired, second)
+            self.applied(second, previous, desired)
 
-class Ours(_Base):
-    name = "ours"
-
-    def __init__(self, config: SimConfig) -> None:
-        super().__init__(config)
-        self.tick_s = self.first_tick = config.interval
-        self.engine = Engine(config.kind, config.process_config(), config.size.name)
-
-    def decide(self, now: int, formation: Formation, system: System) -> int | None:
-        at = START_EPOCH + now
-        if isinstance(system, WebQueues):
-            reading = system.reading(now, at, self.config.window_s)
-        else:
-            reading = system.reading(now, at)
-        return self.engine.decide(at, formation.quantity, reading)
-
-    def applied(self, now: int, previous: int, quantity: int) -> None:
-        self.engine.applied(START_EPOCH + now, previous, quantity)
+        return tick
 
 
 class StaticPeak(_Base):
@@ -332,7 +328,7 @@ def make(name: str, config: SimConfig) -> Policy:
     if name not in POLICIES[config.kind]:
         only = "web" if name == "heroku-native" else "worker"
         raise ConfigError([f"--policy: {name} models {only} processes only; this run is {config.kind}"])
-    policies: dict[str, type[Ours | StaticPeak | Hpa | HerokuNative | JudoscaleLike | Keda]] = {
+    policies: dict[str, Callable[[SimConfig], Policy]] = {
         "ours": Ours,
         "static-peak": StaticPeak,
         "hpa": Hpa,

@@ -4,7 +4,8 @@ Per policy: SLO-violation minutes (web: the 1-minute p95 queue time above the ta
 workers: the oldest job older than MAX_LATENCY at some point of the minute), the share of
 requests or jobs that waited longer than the target, the cost in USD from billed
 dyno-seconds, its difference to the clairvoyant cost, the SPEC RG elasticity metrics
-against the clairvoyant demand, scale actions per hour, and Platform API calls.
+against the clairvoyant demand, scale actions per hour, Platform API calls, and (in JSON)
+the largest formation of the run.
 The verdict checks the goal ``ours`` is held to: no more SLO minutes than any baseline,
 cheaper than every baseline with as many, within 15 % of the clairvoyant cost, and no
 baseline that is better on one of SLO minutes and cost without being worse on the other.
@@ -35,6 +36,8 @@ class Summary:
     actions_per_hour: float
     api_calls: int
     api_failures: int
+    peak_dynos: int
+    """The largest quantity of the formation in the run (booting dynos included)."""
     dyno_hours: float
     jobs_killed: float
     elasticity: Elasticity
@@ -65,6 +68,7 @@ def summarise(inputs: Inputs, runs: Sequence[Run]) -> list[Summary]:
                 actions_per_hour=run.scale_actions / hours,
                 api_calls=run.api_calls,
                 api_failures=run.api_failures,
+                peak_dynos=run.peak_dynos,
                 dyno_hours=run.dyno_seconds / 3600,
                 jobs_killed=run.jobs_killed,
                 elasticity=mine,
@@ -116,6 +120,7 @@ def as_json(summary: Summary) -> dict[str, Any]:
         "scale_actions_per_hour": _round(summary.actions_per_hour),
         "api_calls": summary.api_calls,
         "api_failures": summary.api_failures,
+        "peak_dynos": summary.peak_dynos,
         "dyno_hours": _round(summary.dyno_hours),
         "jobs_killed": _round(summary.jobs_killed),
         "elasticity": {name: _round(value) for name, value in summary.elasticity.as_dict().items()},

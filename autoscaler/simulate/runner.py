@@ -1,9 +1,11 @@
 """One run: a workload, a policy, the platform model, one-second steps, and what came out of it.
 
-Per second ``s``: the policy ticks if it is due (formation read, decision, PATCH), dynos whose
-boot is over start serving, the queues serve the second's load, and every dyno of the
-formation (booting ones too) is billed. Every policy of a comparison gets the same
-workload, the same arrivals, the same boot delays and the same API failures.
+Per second ``s``: the policy ticks if it is due (formation read, decision, PATCH: for ``ours``,
+the daemon's own tick), dynos whose boot is over start serving, the queues serve the second's
+load, and every dyno of the formation (booting ones too) is billed. Each policy runs its app on
+a :class:`~autoscaler.simulate.model.Platform`, which counts its API calls, failures and scale
+actions. Every policy of a comparison gets the same workload, the same arrivals, the same boot
+delays and the same API failures.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from autoscaler.simulate.model import (
     ApiFaults,
     BootDelays,
     Formation,
+    Platform,
+    System,
     WebQueues,
     WorkerQueue,
     job_arrivals,
     request_noise,
 )
-from autoscaler.simulate.policies import Clairvoyant, Policy, StaticPeak, System, make
+from autoscaler.simulate.policies import Clairvoyant, Policy, StaticPeak, make
 from autoscaler.simulate.settings import SimConfig
 from autoscaler.simulate.workloads import Workload
 
@@ -43,6 +47,8 @@ class Run:
     queue: list[float | None] = field(default_factory=list)
     """Per minute: web, the p95 queue time in ms; workers, the oldest job's largest age in s."""
     violated: list[bool] = field(default_factory=list)
+    peak_dynos: int = 0
+    """The largest quantity of the formation (booting dynos included)."""
     scale_actions: int = 0
     api_calls: int = 0
     api_failures: int = 0
@@ -81,49 +87,14 @@ def _system(inputs: Inputs, serving: int) -> System:
     return WorkerQueue(config.per_dyno, config.target_s, duration, serving, config.killed_jobs == "requeue")
 
 
-class _Tick:
-    """One policy's tick: read the formation, decide, PATCH; counts calls, failures and changes."""
-
-    def __init__(self, inputs: Inputs, policy: Policy, formation: Formation, system: System, run: Run) -> None:
-        self.inputs, self.policy, self.formation, self.system, self.run = inputs, policy, formation, system, run
-
-    def __call__(self, second: int) -> float:
-        """Returns the dyno-seconds billed for draining the dynos this tick stopped."""
-        policy, run, faults = self.policy, self.run, self.inputs.faults
-        if policy.reads_api:
-            run.api_calls += 1
-            if faults.read_fails(second):
-                run.api_failures += 1
-                return 0.0
-        desired = policy.decide(second, self.formation, self.system)
-        if desired is None or desired == self.formation.quantity:
-            return 0.0
-        if policy.patches_api:
-            run.api_calls += 1
-            if faults.patch_fails(second):
-                run.api_failures += 1
-                return 0.0
-        previous = self.formation.quantity
-        stopped = self.formation.scale(desired, second)
-        run.scale_actions += 1
-        policy.applied(second, previous, desired)
-        if not stopped:
-            return 0.0
-        service_s = self.inputs.workload.service_s[second]
-        drain_s = self.inputs.config.drain_s
-        if isinstance(self.system, WebQueues):
-            return self.system.remove(stopped, service_s, drain_s)
-        return self.system.remove(stopped, second, service_s, drain_s)
-
-
 def simulate(inputs: Inputs, policy: Policy, initial: int) -> Run:
     """Runs ``policy`` over the whole workload, starting from ``initial`` serving dynos."""
     workload, config = inputs.workload, inputs.config
     duration = workload.duration
     formation = Formation(initial, BootDelays(config.seed, *config.boot_s) if policy.boots else None)
     system = _system(inputs, initial)
-    run = Run(policy.name)
-    tick = _Tick(inputs, policy, formation, system, run)
+    platform = Platform(formation, system, inputs.faults, workload.service_s, config.drain_s)
+    tick = policy.start(platform)
     minutes = (duration + 59) // 60
     supply = [0.0] * minutes
     quantity = [0] * minutes
@@ -135,7 +106,8 @@ def simulate(inputs: Inputs, policy: Policy, initial: int) -> Run:
     for second in range(duration):
         if second == next_tick:
             next_tick += policy.tick_s
-            billed += tick(second)
+            tick(second)
+            billed += platform.collect()
         if second >= formation.next_ready:
             system.add(formation.ready(second))
         if web is not None:
@@ -145,10 +117,15 @@ def simulate(inputs: Inputs, policy: Policy, initial: int) -> Run:
         billed += formation.quantity
         supply[second // 60] += formation.serving
         quantity[second // 60] = formation.quantity
+    run = Run(policy.name)
     run.dyno_seconds = billed
     run.cost_usd = billed * config.per_second_usd
     run.supply = [total / min(60, duration - 60 * minute) for minute, total in enumerate(supply)]
     run.quantity = quantity
+    run.peak_dynos = platform.peak
+    run.scale_actions = platform.scale_actions
+    run.api_calls = platform.api_calls
+    run.api_failures = platform.api_failures
     _outcome(run, system, minutes)
     return run
 

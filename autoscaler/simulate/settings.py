@@ -1,9 +1,10 @@
 """What one simulation run assumes: the process, its targets and the platform's behaviour.
 
-Every value has a documented default (printed at the top of the report) that a flag or a
-``--config`` JSON file overrides. The process fields become the
-:class:`~autoscaler.config.ProcessConfig` the engine (``ours``) is given, so the engine is
-judged with the very configuration a user would deploy.
+Every value has a documented default (printed at the top of the report) that a flag, a
+``--config`` JSON file or an ``--env-file`` of config vars overrides. The process fields become
+the :class:`~autoscaler.config.ProcessConfig`, and with the app-wide ones the
+:class:`~autoscaler.config.Settings`, that the daemon (``ours``) is given, so it is judged with
+the very configuration a user would deploy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from autoscaler.config import ProcessConfig
+from autoscaler.config import ProcessConfig, Settings
 from autoscaler.errors import ConfigError
 from autoscaler.simulate.workloads import Kind
 from autoscaler.sizes import DynoSize
@@ -73,10 +74,35 @@ class SimConfig:
     seed: int = 1
     engine: Mapping[str, Any] = field(default_factory=dict)
     """Further ProcessConfig fields for the engine (DOWNSCALE_DELAY, TOLERANCE, ...)."""
+    process: str | None = None
+    """The process type's name in the formation (default: the kind)."""
+    target_in_engine: bool = True
+    """False when the process sets no MAX_LATENCY (a worker scaled on JOBS_PER_DYNO alone): the
+    target is then the SLO of the report only, and the daemon is not given one."""
+    max_monthly_cost: float | None = None
+    """AUTOSCALER_MAX_MONTHLY_COST: the daemon's budget (ours only; the baselines have none)."""
+    prices: Mapping[str, float] = field(default_factory=dict)
+    """AUTOSCALER_PRICES: USD per month by size, for the daemon's budget."""
 
     @property
     def per_second_usd(self) -> float:
         return self.monthly_usd / (720 * 3600)
+
+    @property
+    def process_name(self) -> str:
+        return self.process or self.kind
+
+    def daemon_settings(self) -> Settings:
+        """The daemon's configuration: this process type alone, its tick, budget and prices.
+
+        Built from values already validated (:meth:`process_config`), and never from the
+        environment of the process running the simulation."""
+        return Settings.model_construct(
+            interval=float(self.interval),
+            max_monthly_cost=self.max_monthly_cost,
+            prices=dict(self.prices),
+            processes={self.process_name: self.process_config()},
+        )
 
     def process_config(self) -> ProcessConfig:
         """The configuration the daemon would be deployed with for this process."""
@@ -88,7 +114,8 @@ class SimConfig:
         if self.kind == "web":
             fields.update(source="web", queue_time_ms=self.target_s * 1000, processes_per_dyno=self.per_dyno)
         else:
-            fields.update(source="rq", max_latency=self.target_s, concurrency=self.per_dyno)
+            target = self.target_s if self.target_in_engine else None
+            fields.update(source="rq", max_latency=target, concurrency=self.per_dyno)
             if self.jobs_per_dyno is not None:
                 fields["jobs_per_dyno"] = self.jobs_per_dyno
         fields.update(self.engine)
