@@ -16,10 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from autoscaler import __version__, logs, plan, simulate
+from autoscaler.clock import SystemClock
 from autoscaler.config import DEFAULT_API_URL, Settings, load_settings, require_runtime, resolve_token, token_problem
-from autoscaler.daemon import Daemon, Stopper, SystemClock, TickResult, run_forever
+from autoscaler.daemon import Daemon, TickResult
 from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
+from autoscaler.loop import Stopper, run_forever
 from autoscaler.notify import Notifier, NullNotifier, WebhookNotifier
 from autoscaler.redact import Redactor
 from autoscaler.signals import Reading
@@ -40,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("once", help="exactly one tick, then exit (for Heroku Scheduler or cron)")
     check = commands.add_parser("check", help="validate configuration, token, app and signals; never scales")
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    web = commands.add_parser("web", help="the optional web process: receives the scaled app's log drain on $PORT")
+    web.add_argument("--host", default=None, help="address to listen on (default: every interface, as Heroku needs)")
     plan.configure_parser(
         commands.add_parser("plan", help="the cheapest dyno size and count for a RAM-bound app (offline)")
     )
@@ -145,7 +149,7 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
     errors += observed.errors
     unread = Reading.unknown(0.0, "not read")  # a process type missing from the formation
     processes = {
-        name: _reading_report(observed.readings.get(name, unread), process.source == "web")
+        name: _reading_report(observed.readings.get(name, unread), process.source)
         for name, process in settings.processes.items()
     }
     for decision in daemon.decide(observed.observations, observed.formation or {}):
@@ -160,7 +164,7 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
     return {"ok": not errors, "app": app, "processes": processes, "errors": [runtime.redactor(e) for e in errors]}
 
 
-def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
+def _reading_report(reading: Reading, source: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "quantity": None,
         "size": None,
@@ -174,8 +178,10 @@ def _reading_report(reading: Reading, web: bool) -> dict[str, Any]:
     }
     if reading.latency_is_lower_bound:
         entry["latency_is_lower_bound"] = True
-    if web:
+    if source == "web":
         entry.update(reading.web_fields())
+    elif source == "router":
+        entry.update(reading.router_fields())
     return entry
 
 
@@ -193,7 +199,7 @@ def _print_check(report: Mapping[str, Any], out: TextIO) -> None:
     for name, p in report["processes"].items():
         signals = " ".join(
             f"{key}={_shown(p[key])}"
-            for key in ("depth", "latency", "busy", "rate", "queue_time_p95", "app_time")
+            for key in ("depth", "latency", "busy", "rate", "queue_time_p95", "app_time", "response_time_p95")
             if key in p and (key in {"depth", "latency", "busy"} or p[key] is not None)
         )
         if p["quantity"] is None:
@@ -221,6 +227,12 @@ def cmd_check(env: Mapping[str, str], out: TextIO, as_json: bool) -> int:
         _print_check(report, text)
         out.write(runtime.redactor(text.getvalue()))
     return 0 if report["ok"] else 1
+
+
+def cmd_web(env: Mapping[str, str], host: str | None) -> int:
+    from autoscaler.web.server import PUBLIC_HOST, serve  # starlette and uvicorn: only for this command
+
+    return serve(env, host=host or PUBLIC_HOST)
 
 
 def _live_sizes(env: Mapping[str, str]) -> Callable[[], list[tuple[str, float | None, float | None]]] | None:
@@ -256,6 +268,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_once(environ, out)
         if args.command == "check":
             return cmd_check(environ, out, args.json)
+        if args.command == "web":
+            return cmd_web(environ, args.host)
         if args.command == "simulate":
             return simulate.run(args, out, environ)
         if args.command == "plan":

@@ -12,39 +12,35 @@ A tick, top to bottom (:meth:`Daemon.tick`):
    absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
    In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
 
-The clock is injected; every I/O is bounded by timeouts and the tick's deadline.
-:func:`run_forever` runs ticks on an APScheduler interval job (never two at once, missed
-ticks coalesced) until SIGTERM or SIGINT.
+``check`` runs the first two steps (:meth:`Daemon.observe`, :meth:`Daemon.decide`) on a
+daemon that keeps its state in memory; ``simulate`` runs whole ticks against a simulated
+platform. The clock is injected; every I/O is bounded by timeouts and the tick's deadline.
+The loop around ticks is :mod:`autoscaler.loop`; the decision lines, :mod:`autoscaler.decision_log`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 
 from structlog.typing import FilteringBoundLogger
 
 from autoscaler import sizes
+from autoscaler.clock import Clock
 from autoscaler.config import Settings
+from autoscaler.decision_log import DecisionLog
 from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
 from autoscaler.heroku import Formation, FormationUpdate
-from autoscaler.logs import get_logger, measurements
+from autoscaler.logs import get_logger
 from autoscaler.notify import TIMEOUT as NOTIFY_TIMEOUT
 from autoscaler.notify import Alerts, Notifier, NullNotifier
 from autoscaler.policy import (
-    CLAMP_REASONS,
     AppLimits,
     Decision,
     Observation,
     ProcessState,
-    Reason,
     decide_formation,
     mark_applied,
     monthly_price,
@@ -56,25 +52,6 @@ AUTH_BACKOFF_MAX = 900.0
 """Seconds between tries at most while the token is rejected (401/403)."""
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
-SHUTDOWN_GRACE = 6.0
-"""Seconds a stopping daemon waits for a running tick before abandoning it: with the lease released
-and notices flushed it exits within 10 s, well before Heroku's SIGKILL at 30 s."""
-
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-
-class SystemClock:
-    """The real clock. Only entry points construct it; everything else receives a Clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class FormationAPI(Protocol):
@@ -114,17 +91,6 @@ class Observed:
     errors: list[str] = field(default_factory=list)
 
 
-def monthly_cost(quantities: Mapping[str, tuple[int, str]], prices: Mapping[str, float] | None = None) -> float | None:
-    """USD per month of the given ``{process: (quantity, size)}``; None if a size has no price."""
-    total = 0.0
-    for quantity, size_name in quantities.values():
-        price = monthly_price(size_name, prices or {})
-        if price is None:
-            return None
-        total += quantity * price
-    return total
-
-
 class Daemon:
     """Owns the sources, the state and the API client for the life of the process."""
 
@@ -154,12 +120,12 @@ class Daemon:
         self._prices = {sizes.normalize(name): price for name, price in settings.prices.items()}
         """AUTOSCALER_PRICES by catalogue key."""
         self.log = logger if logger is not None else get_logger(app=self.app)
+        self.narrate = DecisionLog(self.log, self.alerts, settings, self._prices)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
         self._paused_until = 0.0
         self._auth_failures = 0
         self._lease_unreadable = False
-        self._last_cost: tuple[float | None, float | None] | None = None
         self._would_scale: tuple[str, ...] = ()
         """Dry run: the changes last announced, so a webhook hears of each would-be formation once."""
         self.ticks = 0
@@ -194,7 +160,7 @@ class Daemon:
         self._api_ok()
         result = TickResult(ok=not observed.errors, readings=observed.readings, errors=observed.errors)
         result.decisions = self.decide(observed.observations, observed.formation)
-        self._log_cost(result.decisions)
+        self.narrate.cost(result.decisions)
         result.updates = [_update_for(d) for d in result.decisions if d.changed]
         if not result.updates:
             self._would_scale = ()
@@ -348,56 +314,8 @@ class Daemon:
         for name, state in new_states.items():
             self._put_state(name, state)
         for decision in decisions.values():
-            self._log_decision(decision, observations[decision.process].reading)
+            self.narrate.decision(decision, observations[decision.process].reading)
         return list(decisions.values())
-
-    def _log_decision(self, decision: Decision, reading: Reading) -> None:
-        name = decision.process
-        if decision.manual_change:
-            self.log.warning(
-                "manual_change",
-                process=name,
-                quantity=decision.current,
-                message=f"the formation was changed outside the autoscaler: {decision.current} is the floor "
-                f"for {self.settings.processes[name].manual_hold:g}s",
-            )
-        fields: dict[str, Any] = {
-            "process": name,
-            "current": decision.current,
-            "desired": decision.desired,
-            "size": decision.current_size,
-            "desired_size": decision.desired_size,
-            "depth": reading.depth,
-            "latency": reading.latency,
-            "busy": reading.busy,
-        }
-        if self.settings.processes[name].source == "web":
-            fields.update(reading.web_fields())
-        fields.update(
-            recommendation=decision.recommendation,
-            reason=str(decision.reason),
-            message=decision.message,
-            dry_run=self.settings.dry_run,
-        )
-        charted: dict[str, float | int | None] = {"dynos": decision.current, "desired": decision.desired}
-        charted.update(depth=reading.depth, latency=reading.latency, queue_time_p95=reading.queue_time_p95)
-        fields.update(measurements(name, charted))
-        self.log.info("decision", **fields)
-        for reason, text in (
-            (Reason.CLAMPED_TO_MAX, f"{name} needs more than MAX_DYNOS: held at {decision.desired}"),
-            (Reason.CLAMPED_TO_BUDGET, f"{name} trimmed to {decision.desired} by AUTOSCALER_MAX_MONTHLY_COST"),
-            (Reason.FALLBACK, f"{name}: signal unknown, fallback to {decision.desired} dynos"),
-        ):
-            self.alerts.condition(f"{reason}:{name}", decision.reason is reason, text, {"process": name})
-        if decision.reason in CLAMP_REASONS:
-            self.log.warning(
-                "clamped",
-                process=name,
-                reason=str(decision.reason),
-                desired=decision.desired,
-                recommendation=decision.recommendation,
-                message=decision.message,
-            )
 
     def _remember_applied(self, decisions: list[Decision]) -> None:
         now = self.clock.time()
@@ -439,21 +357,6 @@ class Daemon:
         self.alerts.scaled(changes, dry_run=False)
         return True
 
-    def _log_cost(self, decisions: list[Decision]) -> None:
-        if not decisions:
-            return
-        current = monthly_cost({d.process: (d.current, d.current_size) for d in decisions}, self._prices)
-        desired = monthly_cost({d.process: (d.desired, d.desired_size) for d in decisions}, self._prices)
-        if (current, desired) == self._last_cost:  # logged when it changes, not every tick
-            return
-        self._last_cost = (current, desired)
-        self.log.info(
-            "cost",
-            monthly_usd=current,
-            desired_monthly_usd=desired,
-            **{"sample#autoscaler.monthly_usd": current} if current is not None else {},
-        )
-
     def _note_pause(self) -> None:
         hint = self.api.pause_hint()
         if hint > 0:
@@ -485,113 +388,3 @@ def _update_for(decision: Decision) -> FormationUpdate:
 def _describe(update: FormationUpdate) -> str:
     text = f"{update.type}={update.quantity}"
     return f"{text}:{update.size}" if update.size else text
-
-
-# --- the loop ---------------------------------------------------------------------------
-
-
-class Stopper:
-    """Signal handling: the handlers only set flags. First SIGTERM or SIGINT: stop after the
-    running tick. Second: stop waiting for it. :meth:`restore` puts the previous handlers back."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.forced = threading.Event()
-        self.signals = 0
-        self._previous: dict[int, Any] = {}
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signals += 1
-        if self.signals > 1:
-            self.forced.set()
-        self.event.set()
-
-    def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self._previous[signum] = signal.signal(signum, self.handle)
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-
-def _wait_for_tick(busy: threading.Lock, stopper: Stopper) -> bool:
-    """Wait up to :data:`SHUTDOWN_GRACE` for a running tick, less if a second signal comes.
-    True (and the lock held) when no tick runs any more."""
-    deadline = time.monotonic() + SHUTDOWN_GRACE
-    while not stopper.forced.is_set():
-        if busy.acquire(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-    return busy.acquire(blocking=False)
-
-
-def run_forever(daemon: Daemon, stopper: Stopper, *, first_tick_now: bool = True) -> bool:
-    """Tick every ``AUTOSCALER_INTERVAL`` seconds until ``stopper`` fires, then stop within
-    :data:`SHUTDOWN_GRACE` seconds (at once on a second signal). Each tick runs in APScheduler's
-    worker thread; ``max_instances=1`` means never two at once and ``coalesce`` merges missed runs.
-
-    On every way out the lease is released and the notifier flushed and closed. Returns True
-    after a clean stop, False when a tick was still running and was abandoned: its thread still
-    holds the interpreter, so the caller ends the process."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    busy = threading.Lock()
-    log = daemon.log
-
-    def job() -> None:
-        if stopper.event.is_set():
-            return
-        with busy:
-            try:
-                daemon.tick()
-            except Exception:  # a bug in one tick must not stop the next one
-                log.exception("tick_crashed", message="the next tick runs as scheduled")
-
-    interval = daemon.settings.interval
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        job,
-        IntervalTrigger(seconds=interval, timezone=UTC),
-        id="tick",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=max(1, int(interval)),
-        next_run_time=datetime.now(UTC) if first_tick_now else None,
-    )
-    if daemon.lease is not None:
-        lease = daemon.lease
-
-        def renew() -> None:  # the leader keeps its lease alive between ticks
-            if lease.held and not stopper.event.is_set():
-                with contextlib.suppress(StateError):
-                    lease.acquire()
-
-        scheduler.add_job(
-            renew, IntervalTrigger(seconds=max(1.0, interval / 3), timezone=UTC), id="lease", max_instances=1
-        )
-    try:
-        scheduler.start()
-        log.info(
-            "started",
-            interval_s=interval,
-            dry_run=daemon.settings.dry_run,
-            processes=list(daemon.sources),
-            state=daemon.state.description,
-        )
-        stopper.event.wait()
-    finally:
-        log.info("stopping", message="finishing the running tick, if any")
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-        finished = _wait_for_tick(busy, stopper)
-        daemon.close(quick=not finished)
-        if finished:
-            busy.release()
-            log.info("stopped")
-        else:
-            log.warning("stopped", message="abandoned a tick still running; lease released, notices flushed")
-    return finished

@@ -16,8 +16,9 @@ import time
 import redis
 
 from autoscaler import logs
+from autoscaler.clock import SystemClock
 from autoscaler.config import load_settings
-from autoscaler.daemon import Daemon, SystemClock
+from autoscaler.daemon import Daemon
 from autoscaler.fake_heroku import FakeHeroku
 from autoscaler.heroku import HerokuClient
 from autoscaler.redact import Redactor

@@ -14,7 +14,8 @@ import structlog
 
 from autoscaler import logs
 from autoscaler.config import Settings, load_settings
-from autoscaler.daemon import Daemon, monthly_cost
+from autoscaler.daemon import Daemon
+from autoscaler.decision_log import monthly_cost
 from autoscaler.heroku import HerokuClient
 from autoscaler.notify import RecordingNotifier
 from autoscaler.redact import Redactor

@@ -17,9 +17,11 @@ import respx
 import structlog
 
 from autoscaler import logs
+from autoscaler.clock import SystemClock
 from autoscaler.config import Settings, load_settings
-from autoscaler.daemon import Daemon, Stopper, SystemClock, run_forever
+from autoscaler.daemon import Daemon
 from autoscaler.heroku import HerokuClient
+from autoscaler.loop import Stopper, run_forever
 from autoscaler.signals import Reading
 from autoscaler.signals.build import build_sources
 
