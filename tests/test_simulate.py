@@ -19,19 +19,13 @@ from autoscaler.heroku import Formation as ApiFormation
 from autoscaler.heroku import FormationUpdate
 from autoscaler.policy import Observation, ProcessState, Reason, decide_formation
 from autoscaler.simulate import demand, metrics, policies, workloads
-from autoscaler.simulate.model import (
-    ApiFaults,
-    BootDelays,
-    Formation,
-    Platform,
-    WebQueues,
-    WorkerQueue,
-    quantile,
-    survival,
-)
+from autoscaler.simulate.model import Formation, Platform
 from autoscaler.simulate.ours import Ours, SimClock, SimulatedHeroku
 from autoscaler.simulate.runner import Inputs, Run, simulate
 from autoscaler.simulate.settings import DEFAULTS, START_EPOCH, SimConfig
+from autoscaler.simulate.streams import ApiFaults, BootDelays
+from autoscaler.simulate.webqueues import WebQueues, quantile, survival
+from autoscaler.simulate.workerqueue import WorkerQueue
 from autoscaler.simulate.workloads import Kind, Workload
 
 RATE = 150.0

@@ -16,10 +16,9 @@ import pytest
 from matplotlib import pyplot
 from matplotlib.figure import Figure
 
-from autoscaler import simulate
 from autoscaler.__main__ import main
 from autoscaler.errors import ConfigError
-from autoscaler.simulate import configure_parser, envfile, plot, report, run
+from autoscaler.simulate import cli, configure_parser, envfile, options, plot, report, run
 from autoscaler.simulate.report import Summary
 from autoscaler.simulate.runner import Inputs, compare
 
@@ -199,10 +198,10 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 def _picture(argv: list[str]) -> tuple[Figure, list[Summary]]:
     """The figure --plot would save for ``argv``, and the summaries of the run."""
     args = _parse(argv)
-    kind, name = simulate._kind(args)
-    config = simulate._settings(args, kind)
-    inputs = Inputs.prepare(simulate._workload(args, kind, name, config), config)
-    runs = compare(inputs, simulate._policies(args.policy, kind))
+    kind, name = options.kind_and_scenario(args)
+    config = options.sim_config(args, kind)
+    inputs = Inputs.prepare(options.workload(args, kind, name, config), config)
+    runs = compare(inputs, options.policy_names(args.policy, kind))
     summaries = report.summarise(inputs, runs)
     matplotlib.use("Agg")
     return plot._figure(pyplot, inputs, runs, summaries), summaries
@@ -377,7 +376,7 @@ def test_plot_into_a_missing_directory_is_refused_before_the_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--plot into a directory that does not exist: exit 2 naming --plot, and nothing is simulated."""
-    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    monkeypatch.setattr(cli, "compare", _must_not_run)
     expected = "  --plot: cannot write /nonexistent/x.png: the directory /nonexistent does not exist"
     assert (2, [expected]) == _cli(["--plot", "/nonexistent/x.png"], capsys)
 
@@ -402,7 +401,7 @@ def test_bad_plot_paths_exit_2(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "file.txt").write_text("")
-    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    monkeypatch.setattr(cli, "compare", _must_not_run)
     status, lines = _cli(["--plot", name], capsys)
     assert (2, True) == (status, lines[0].startswith("  " + expected))
 
@@ -412,7 +411,7 @@ def test_plot_into_a_read_only_directory_exits_2(
 ) -> None:
     """A directory the process may not write to is refused before the run (access is faked: tests may run as root)."""
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    monkeypatch.setattr(cli, "compare", _must_not_run)
     status, lines = _cli(["--plot", str(tmp_path / "x.png")], capsys)
     expected = f"  --plot: cannot write {tmp_path / 'x.png'}: the directory {tmp_path} is not writable"
     assert (2, [expected]) == (status, lines)
@@ -437,7 +436,7 @@ def test_plot_without_matplotlib_says_how_to_install_it(
 ) -> None:
     """Without matplotlib, --plot is a usage error that says how to install it, before anything runs."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(simulate, "compare", _must_not_run)
+    monkeypatch.setattr(cli, "compare", _must_not_run)
     status, lines = _cli(["--plot", str(tmp_path / "x.png")], capsys)
     expected = "  --plot: needs matplotlib, which is not installed; install it with: pip install matplotlib"
     assert (2, [expected]) == (status, lines)

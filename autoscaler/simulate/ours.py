@@ -6,7 +6,7 @@ included), one PATCH, and the daemon's own handling of failed calls. Only its ed
 
 * :class:`SimulatedHeroku` is the Platform API (the daemon's :class:`~autoscaler.daemon.FormationAPI`):
   the GET answers the simulated formation, booting dynos included, as Heroku counts them; the
-  PATCH sets it. A call that :class:`~autoscaler.simulate.model.ApiFaults` fails raises the
+  PATCH sets it. A call that :class:`~autoscaler.simulate.streams.ApiFaults` fails raises the
   client's own :class:`~autoscaler.errors.ServerError` (a 503, as the client raises it once its
   retries are spent), so the daemon's failure handling runs as it does in production.
 * :class:`SimulatedSource` is the process's signal source: what the ``web`` source would read of
@@ -32,8 +32,9 @@ from autoscaler.heroku import Formation as ApiFormation
 from autoscaler.heroku import FormationUpdate
 from autoscaler.notify import NullNotifier
 from autoscaler.signals import Reading
-from autoscaler.simulate.model import Platform, System, WebQueues
+from autoscaler.simulate.model import Platform, System
 from autoscaler.simulate.settings import START_EPOCH, SimConfig
+from autoscaler.simulate.webqueues import WebQueues
 from autoscaler.state import MemoryState
 
 _SILENT: Any = structlog.make_filtering_bound_logger(logging.CRITICAL)

@@ -53,9 +53,11 @@ from typing import Protocol
 
 from autoscaler import queueing
 from autoscaler.errors import ConfigError
-from autoscaler.simulate.model import Formation, Platform, System, WebQueues, WorkerQueue
+from autoscaler.simulate.model import Formation, Platform, System
 from autoscaler.simulate.ours import Ours
 from autoscaler.simulate.settings import START_EPOCH, SimConfig
+from autoscaler.simulate.webqueues import WebQueues
+from autoscaler.simulate.workerqueue import WorkerQueue
 
 HPA_TARGET_UTILIZATION = 0.80
 HPA_TOLERANCE = 0.1

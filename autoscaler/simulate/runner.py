@@ -14,19 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from autoscaler.simulate import demand
-from autoscaler.simulate.model import (
-    ApiFaults,
-    BootDelays,
-    Formation,
-    Platform,
-    System,
-    WebQueues,
-    WorkerQueue,
-    job_arrivals,
-    request_noise,
-)
+from autoscaler.simulate.model import Formation, Platform, System
 from autoscaler.simulate.policies import Clairvoyant, Policy, StaticPeak, make
 from autoscaler.simulate.settings import SimConfig
+from autoscaler.simulate.streams import ApiFaults, BootDelays, job_arrivals, request_noise
+from autoscaler.simulate.webqueues import WebQueues
+from autoscaler.simulate.workerqueue import WorkerQueue
 from autoscaler.simulate.workloads import Workload
 
 
