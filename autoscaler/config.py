@@ -46,7 +46,7 @@ from autoscaler.errors import ConfigError
 from autoscaler.policy import EngineConfig, Window, size_limit
 from autoscaler.urls import check_api_url, url_problem
 
-SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web"]
+SourceKind = Literal["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web", "router"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -74,6 +74,8 @@ SOURCES: dict[str, SourceSpec] = {
     "sql": SourceSpec(("DATABASE_URL",), ("postgres", "postgresql")),
     "http_json": SourceSpec((), ("http", "https")),
     "web": SourceSpec(("REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES),
+    # The web process (python -m autoscaler web) stores the drained router lines in the state store.
+    "router": SourceSpec(("AUTOSCALER_STATE_URL", "REDIS_TLS_URL", "REDIS_URL"), _REDIS_SCHEMES),
 }
 DEFAULT_API_URL = "https://api.heroku.com"
 PROCESS_TYPE_PATTERN = r"^[-\w]{1,128}$"
@@ -180,6 +182,8 @@ class ProcessConfig(BaseModel):
     jobs_per_dyno: float | None = Field(None, gt=0)
     max_latency: float | None = Field(None, gt=0)
     queue_time_ms: float | None = Field(None, gt=0)
+    response_time_ms: float | None = Field(None, gt=0)
+    """router: target p95 of the router's ``service`` time (ms), from the log drain."""
     downscale_delay: float = Field(300.0, ge=0)
     concurrency: int = Field(1, ge=1)
     """Jobs one dyno runs at once; running jobs keep ``ceil(busy / CONCURRENCY)`` dynos."""
@@ -235,7 +239,7 @@ class ProcessConfig(BaseModel):
     """http_json: token sent with the request (``Authorization: Bearer`` unless TOKEN_HEADER)."""
     token_header: str | None = None
     window: float = Field(60.0, gt=0)
-    """web: seconds of request samples behind one reading."""
+    """web, router: seconds of request samples behind one reading."""
 
     @field_validator("size")
     @classmethod
@@ -300,6 +304,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_monthly_cost: float | None = Field(None, gt=0)
     notify_url: SecretStr | None = None
+    drain_password: SecretStr | None = None
+    """The password of the log drain's URL (``https://drain:PASSWORD@.../drain``); unset: the drain is off."""
     notify_after: float = Field(300.0, ge=0)
     """Seconds a failure (Platform API, a signal, the state store) lasts before a notice is sent."""
     state_url: str | None = None
@@ -343,6 +349,8 @@ class Settings(BaseSettings):
 
     def addon_url(self, variable: str) -> str | None:
         """The value of a Heroku add-on variable (``REDIS_URL``, ``DATABASE_URL``, ...)."""
+        if variable == "AUTOSCALER_STATE_URL":
+            return self.state_url
         value: str | None = getattr(self, variable.lower())
         return value
 
@@ -376,6 +384,8 @@ class Settings(BaseSettings):
             found.append(self.heroku_api_key.get_secret_value())
         if self.notify_url:
             found.append(self.notify_url.get_secret_value())
+        if self.drain_password:
+            found.append(self.drain_password.get_secret_value())
         urls = [self.state_url, self.redis_tls_url, self.redis_url, self.database_url, self.cloudamqp_url]
         urls += [p.url for p in self.processes.values()]
         for url in urls:
@@ -469,6 +479,9 @@ def _process_problems(settings: Settings) -> list[str]:
         if process.source == "web":
             if process.queue_time_ms is None:
                 problems.append(f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS")
+        elif process.source == "router":
+            if process.response_time_ms is None:
+                problems.append(f"{var}: a router process needs a target: set {var}__RESPONSE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
             problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
         problems += _limit_problems(name, process)

@@ -54,9 +54,9 @@ def app_json() -> dict[str, Any]:
     return data
 
 
-def test_procfile_runs_the_daemon_as_a_worker() -> None:
-    """The Procfile has exactly one line: the daemon as a worker process."""
-    assert "worker: python -m autoscaler run\n" == (ROOT / "Procfile").read_text()
+def test_procfile_runs_the_daemon_as_a_worker_and_the_drain_as_web() -> None:
+    """The Procfile has two lines: the daemon as a worker process, the optional drain receiver as web."""
+    assert "worker: python -m autoscaler run\nweb: python -m autoscaler web\n" == (ROOT / "Procfile").read_text()
 
 
 def test_app_json_has_only_known_keys(app_json: dict[str, Any]) -> None:

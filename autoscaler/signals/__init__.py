@@ -9,6 +9,7 @@ into an unknown reading (:meth:`Reading.unknown`), never into 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +20,16 @@ MAX_SANE_DEPTH = 10**9
 MAX_SANE_SECONDS = 10 * 365 * 86400.0
 WEB_FIELDS: tuple[str, ...] = ("rate", "queue_time_p50", "queue_time_p95", "queue_time_p99", "app_time")
 """The :class:`Reading` fields a web source fills (the worker ones, depth, latency and busy, stay None)."""
+ROUTER_FIELDS: tuple[str, ...] = (
+    "rate",
+    "response_time_p50",
+    "response_time_p95",
+    "response_time_p99",
+    "errors",
+    "memory_mb",
+    "load",
+)
+"""The :class:`Reading` fields the ``router`` source (Heroku's router lines from a log drain) fills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,13 @@ class Reading:
     ``rate``: requests per second; ``queue_time_p50/p95/p99``: request queue time in ms;
     ``app_time``: mean time in the app per request, in ms.
 
+    Router (the ``router`` source: Heroku's router and runtime-metrics lines from a log drain):
+    ``rate`` as above; ``response_time_p50/p95/p99``: the router's ``service`` time in ms
+    (time in the dyno, waiting included; None when no request was timed); ``errors``: router
+    error lines by code (``{"H12": 3}``); ``memory_mb`` and ``load``: the latest
+    ``memory_total`` (MB) and ``load_avg_1m`` of each dyno (``{"web.1": 212.5}``), None without
+    log-runtime-metrics.
+
     Each is ``None`` when the source has no such signal or it could not be read.
     ``error`` says why the reading is unknown, already free of secrets.
     """
@@ -52,6 +70,12 @@ class Reading:
     queue_time_p95: float | None = None
     queue_time_p99: float | None = None
     app_time: float | None = None
+    response_time_p50: float | None = None
+    response_time_p95: float | None = None
+    response_time_p99: float | None = None
+    errors: Mapping[str, int] | None = None
+    memory_mb: Mapping[str, float] | None = None
+    load: Mapping[str, float] | None = None
 
     @classmethod
     def unknown(cls, at: float, error: str) -> Reading:
@@ -60,6 +84,14 @@ class Reading:
     def web_fields(self) -> dict[str, float | None]:
         """The :data:`WEB_FIELDS` of a web reading, by name: what a report or log line of it shows."""
         return {name: getattr(self, name) for name in WEB_FIELDS}
+
+    def router_fields(self) -> dict[str, float | Mapping[str, float] | None]:
+        """The :data:`ROUTER_FIELDS` of a router reading, by name (mappings copied to plain dicts)."""
+        fields: dict[str, float | Mapping[str, float] | None] = {}
+        for name in ROUTER_FIELDS:
+            value = getattr(self, name)
+            fields[name] = dict(value) if isinstance(value, Mapping) else value
+        return fields
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,7 @@ SOURCE_MODULES: dict[str, str] = {
     "sql": "autoscaler.signals.sql",
     "http_json": "autoscaler.signals.http_json",
     "web": "autoscaler.signals.web",
+    "router": "autoscaler.signals.router",
 }
 
 
