@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from autoscaler.config import (
+    ALL_FIELDS,
     DEFAULT_API_URL,
+    RQSettings,
     Settings,
     env_name,
     load_settings,
@@ -137,6 +139,7 @@ def test_every_process_field_is_read() -> None:
     }
     s = load_settings(env)
     w = s.processes["worker"]
+    assert isinstance(w, RQSettings)
     assert (
         ["high", "default"],
         "redis://other:6379/2",
@@ -292,7 +295,8 @@ def test_queues_accept_a_json_list() -> None:
         ),
         pytest.param(
             {"AUTOSCALER_PROCESSES__WORKER__SOURCE": "kafka"},
-            "AUTOSCALER_PROCESSES__WORKER__SOURCE: must be one of 'rq', 'celery',",
+            "AUTOSCALER_PROCESSES__WORKER__SOURCE: must be one of rq, celery, dramatiq, redis_list, sql, http_json, "
+            "web, router, got 'kafka'",
             id="unknown source",
         ),
         pytest.param(
@@ -537,10 +541,10 @@ def test_unknown_autoscaler_variable_is_refused(env: dict[str, str], expected: s
 
 def test_known_variables_are_accepted() -> None:
     """Every documented global variable and every per-process field passes the unknown-name check."""
-    from autoscaler.config import ProcessConfig, known_globals, unknown_variables
+    from autoscaler.config import known_globals, unknown_variables
 
     env = {name: "x" for name in known_globals()}
-    env.update({f"AUTOSCALER_PROCESSES__WEB__{field.upper()}": "x" for field in ProcessConfig.model_fields})
+    env.update({f"AUTOSCALER_PROCESSES__WEB__{field.upper()}": "x" for field in ALL_FIELDS})
     env["AUTOSCALER_PROCESSES__WEB"] = "{}"
     assert [] == unknown_variables(env)
     assert "AUTOSCALER_DRY_RUN" in known_globals()
@@ -629,3 +633,34 @@ def test_secret_in_an_unusable_webhook_url_is_not_echoed() -> None:
     """The webhook URL is a secret: an error about it does not quote it."""
     found = problems({**WORKER, "AUTOSCALER_NOTIFY_URL": "ftp://hooks.example.com/T0/supersecret"})
     assert "supersecret" not in " ".join(found)
+
+
+def test_a_setting_of_another_source_is_refused_naming_the_source() -> None:
+    """Each source owns its settings: PRESET (the sql source's) on an rq process says whose setting it is."""
+    env = {**WORKER, "AUTOSCALER_PROCESSES__WORKER__PRESET": "pgqueuer"}
+    expected = (
+        "AUTOSCALER_PROCESSES__WORKER__PRESET: not a setting of the rq source; its own settings are VERIFY_TLS, "
+        "QUEUES, PREFIX"
+    )
+    assert [expected] == problems(env)
+
+
+def test_every_source_names_a_module_that_builds_it() -> None:
+    """The registry is the one table of sources: each names the module whose build() makes it."""
+    import importlib
+
+    from autoscaler.config import SOURCES
+
+    assert ["rq", "celery", "dramatiq", "redis_list", "sql", "http_json", "web", "router"] == list(SOURCES)
+    for kind, model in SOURCES.items():
+        assert kind == model.model_fields["source"].annotation.__args__[0]  # type: ignore[union-attr]
+        assert callable(importlib.import_module(model.MODULE).build)
+
+
+def test_missing_source_is_named() -> None:
+    """A process type without SOURCE is told which sources there are."""
+    env = {key: value for key, value in WORKER.items() if not key.endswith("__SOURCE")}
+    assert [
+        "AUTOSCALER_PROCESSES__WORKER__SOURCE: required: one of rq, celery, dramatiq, redis_list, sql, http_json, "
+        "web, router"
+    ] == problems(env)

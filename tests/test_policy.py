@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.config import ProcessConfig, Schedule
+from autoscaler.config import Schedule, process_config
 from autoscaler.policy import (
     EngineConfig,
     Observation,
@@ -24,7 +24,7 @@ def cfg(**overrides: Any) -> EngineConfig:
     """The engine's configuration of a worker process, as the settings build it."""
     values: dict[str, Any] = {"source": "rq", "min_dynos": 1, "max_dynos": 10, "jobs_per_dyno": 10}
     values.update(overrides)
-    return ProcessConfig(**values).engine()
+    return process_config(**values).engine()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autoscaler import queueing
-from autoscaler.config import ProcessConfig, Schedule
+from autoscaler.config import Schedule, process_config
 from autoscaler.policy import (
     AppLimits,
     EngineConfig,
@@ -36,14 +36,14 @@ def worker(**overrides: Any) -> EngineConfig:
     """The engine's configuration of a worker process, as the settings build it."""
     values: dict[str, Any] = {"source": "rq", "min_dynos": 1, "max_dynos": 20, "jobs_per_dyno": 10}
     values.update(overrides)
-    return ProcessConfig(**values).engine()
+    return process_config(**values).engine()
 
 
 def web(**overrides: Any) -> EngineConfig:
     """The engine's configuration of a web process, as the settings build it."""
     values: dict[str, Any] = {"source": "web", "min_dynos": 1, "max_dynos": 40, "queue_time_ms": 50}
     values.update(overrides)
-    return ProcessConfig(**values).engine()
+    return process_config(**values).engine()
 
 
 def obs(quantity: int, reading: Reading, process: str = "worker", size: str = "Standard-1X") -> Observation:
@@ -200,7 +200,7 @@ def test_engine_config_is_built_from_the_settings() -> None:
     """ProcessConfig.engine() copies every value the engine reads, by name; the schedules become plain
     windows and the source only says whether the process is web."""
     window = Schedule(cron="0 8 * * *", duration=7200, min_dynos=5)
-    settings = ProcessConfig(source="web", max_dynos=8, queue_time_ms=80, size="standard-2x", schedules=[window])
+    settings = process_config(source="web", max_dynos=8, queue_time_ms=80, size="standard-2x", schedules=[window])
     config = settings.engine()
     copied = {f.name for f in dataclasses.fields(EngineConfig)} - {"web", "schedules"}
     assert {name: getattr(settings, name) for name in copied} == {name: getattr(config, name) for name in copied}
@@ -217,7 +217,7 @@ def test_engine_does_not_load_the_settings() -> None:
 
 def test_formation_accepts_the_settings_as_configs() -> None:
     """decide_formation builds the engine's configuration itself when given the settings."""
-    settings = {"worker": ProcessConfig(source="rq", max_dynos=20, jobs_per_dyno=10)}
+    settings = {"worker": process_config(source="rq", max_dynos=20, jobs_per_dyno=10)}
     observations = {"worker": obs(2, Reading(at=NOW, depth=45, latency=1.0, busy=0))}
     from_settings, _ = decide_formation(observations, {}, settings, NOW)
     from_engine, _ = decide_formation(observations, {}, {"worker": settings["worker"].engine()}, NOW)

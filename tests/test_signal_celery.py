@@ -39,9 +39,9 @@ from hypothesis import strategies as st
 
 import autoscaler.celery as hook
 import autoscaler.signals.celery.redis as celery_on_redis
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import CelerySettings, Settings
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.signals import Reading
+from autoscaler.signals import Reading, Source
 from autoscaler.signals.build import Connections
 from autoscaler.signals.celery import (
     DEFAULT_SEP,
@@ -995,14 +995,21 @@ def settings_for(**fields: Any) -> Settings:
     """Settings with one ``worker`` process of the celery source (validation of the
     environment is config.py's business, tested there)."""
     urls = {key: fields.pop(key) for key in ("redis_url", "cloudamqp_url") if key in fields}
-    process = ProcessConfig(source="celery", max_dynos=4, jobs_per_dyno=10, **fields)
+    process = CelerySettings(source="celery", max_dynos=4, jobs_per_dyno=10, **fields)
     return Settings.model_construct(processes={"worker": process}, **urls)
+
+
+def build_worker(settings: Settings) -> Source:
+    """The source ``build`` makes of the ``worker`` process of ``settings``."""
+    process = settings.processes["worker"]
+    assert isinstance(process, CelerySettings)
+    return build("worker", process, settings, Connections())
 
 
 def test_build_redis_source(redis_url: str) -> None:
     """A redis:// URL builds the Redis source with kombu's defaults."""
     settings = settings_for(redis_url=redis_url)
-    source = build("worker", settings.processes["worker"], settings, Connections())
+    source = build_worker(settings)
     assert isinstance(source, CeleryRedisSource)
     assert ["celery", f"celery{DEFAULT_SEP}3", f"celery{DEFAULT_SEP}6", f"celery{DEFAULT_SEP}9", "unacked"] == (
         source.keys
@@ -1012,7 +1019,7 @@ def test_build_redis_source(redis_url: str) -> None:
 def test_build_redis_source_with_app_settings(redis_url: str) -> None:
     """PREFIX, PRIORITY_SEP and PRIORITY_STEPS shape the keys read."""
     settings = settings_for(redis_url=redis_url, queues=["mail"], prefix="p:", priority_sep=":", priority_steps=[0, 5])
-    source = build("worker", settings.processes["worker"], settings, Connections())
+    source = build_worker(settings)
     assert isinstance(source, CeleryRedisSource)
     assert ["p:mail", "p:mail:5", "p:unacked"] == source.keys
 
@@ -1020,7 +1027,7 @@ def test_build_redis_source_with_app_settings(redis_url: str) -> None:
 def test_build_prefers_cloudamqp_url(redis_url: str) -> None:
     """Without URL, CLOUDAMQP_URL (the broker when an app has both) wins over REDIS_URL."""
     settings = settings_for(redis_url=redis_url, cloudamqp_url="amqps://u:p@example.invalid/vhost")
-    source = build("worker", settings.processes["worker"], settings, Connections())
+    source = build_worker(settings)
     assert isinstance(source, CeleryAMQPSource)
     assert "CeleryAMQPSource(amqps://u:***@example.invalid:5671/vhost, queues=['celery'])" == repr(source)
 
@@ -1028,7 +1035,7 @@ def test_build_prefers_cloudamqp_url(redis_url: str) -> None:
 def test_build_process_url_wins() -> None:
     """The process's own URL wins over CLOUDAMQP_URL."""
     settings = settings_for(url="redis://127.0.0.1:6379/0", cloudamqp_url="amqp://u:p@h/v")
-    assert isinstance(build("worker", settings.processes["worker"], settings, Connections()), CeleryRedisSource)
+    assert isinstance(build_worker(settings), CeleryRedisSource)
 
 
 @pytest.mark.parametrize(
@@ -1045,7 +1052,7 @@ def test_build_refuses_bad_configuration(fields: dict[str, Any], problem: str) -
     """Bad settings are ConfigError naming the variable to fix."""
     settings = settings_for(**fields)
     with pytest.raises(ConfigError, match=problem):
-        build("worker", settings.processes["worker"], settings, Connections())
+        build_worker(settings)
 
 
 def test_amqp_url_parts() -> None:

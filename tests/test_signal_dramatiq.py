@@ -19,7 +19,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import JSONEncoder, PickleEncoder
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import DramatiqSettings, Settings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading
 from autoscaler.signals.build import Connections
@@ -360,7 +360,7 @@ def test_invalid_configuration_raises(queues: list[str], namespace: str) -> None
 def test_build_uses_prefix_as_namespace(redis_url: str, broker: RedisBroker, queue: str) -> None:
     """build() reads PREFIX as the namespace and QUEUES as the queue names."""
     make_actor(broker, queue).send()
-    process = ProcessConfig(source="dramatiq", max_dynos=3, url=redis_url, queues=[queue], prefix=broker.namespace)
+    process = DramatiqSettings(source="dramatiq", max_dynos=3, url=redis_url, queues=[queue], prefix=broker.namespace)
     connections = Connections()
     built = build("worker", process, Settings(processes={"worker": process}), connections)
     try:

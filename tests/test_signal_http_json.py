@@ -26,7 +26,7 @@ from hirefire_resource.macro.rq import job_queue_size
 from hirefire_resource.middleware.wsgi.flask import HireFireMiddleware
 from pydantic import SecretStr
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import HTTPJSONSettings, Settings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading
 from autoscaler.signals.build import Connections
@@ -454,7 +454,7 @@ def test_invalid_configuration_raises(kwargs: dict[str, Any]) -> None:
 
 def test_build_requires_url() -> None:
     """build() refuses an http_json process without URL, naming the variable."""
-    process = ProcessConfig(source="http_json", max_dynos=2)
+    process = HTTPJSONSettings(source="http_json", max_dynos=2)
     with pytest.raises(ConfigError, match="AUTOSCALER_PROCESSES__WORKER__URL"):
         build("worker", process, Settings(processes={"worker": process}), Connections())
 
@@ -462,7 +462,7 @@ def test_build_requires_url() -> None:
 def test_build_from_process(server: JSONServer) -> None:
     """build() uses the process type name, URL, TOKEN and TOKEN_HEADER."""
     url = server.answer("/info", [{"name": "worker", "value": 6}])
-    process = ProcessConfig(
+    process = HTTPJSONSettings(
         source="http_json", max_dynos=2, url=url, token=SecretStr(TOKEN), token_header="HireFire-Token"
     )
     built = build("worker", process, Settings(processes={"worker": process}), Connections())

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import RedisListSettings, Settings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading
 from autoscaler.signals.build import Connections
@@ -77,7 +77,7 @@ def test_invalid_keys_raise(keys: list[str]) -> None:
 
 def test_build_requires_queues(redis_url: str) -> None:
     """build() refuses a redis_list process without QUEUES, naming the variable."""
-    process = ProcessConfig(source="redis_list", max_dynos=2, url=redis_url)
+    process = RedisListSettings(source="redis_list", max_dynos=2, url=redis_url)
     with pytest.raises(ConfigError, match="AUTOSCALER_PROCESSES__WORKER__QUEUES"):
         build("worker", process, Settings(processes={"worker": process}), Connections())
 
@@ -85,7 +85,7 @@ def test_build_requires_queues(redis_url: str) -> None:
 def test_build_reads_named_keys(redis_url: str, redis_client: redis.Redis, unique_name: str) -> None:
     """build() reads the lists named by QUEUES on the process URL."""
     redis_client.rpush(unique_name, "a", "b")
-    process = ProcessConfig(source="redis_list", max_dynos=2, url=redis_url, queues=[unique_name])
+    process = RedisListSettings(source="redis_list", max_dynos=2, url=redis_url, queues=[unique_name])
     built = build("worker", process, Settings(processes={"worker": process}), Connections())
     try:
         assert 2 == built.read(time.time()).depth

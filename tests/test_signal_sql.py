@@ -27,7 +27,7 @@ from pgqueuer.domain.types import QueueEntrypoint, QueueManagerId
 from pgqueuer.ports.repository import EntrypointExecutionParameter
 from pgqueuer.queries import Queries
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import Settings, SQLSettings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading
 from autoscaler.signals.build import Connections
@@ -606,7 +606,7 @@ def test_invalid_configuration_raises(kwargs: dict[str, Any]) -> None:
 def test_build_from_process(pg_url: str, schema: str, proc_app: procrastinate.App) -> None:
     """build() reads PRESET, PREFIX (the schema) and QUEUES from the process configuration."""
     defer(proc_app, 2)
-    process = ProcessConfig(
+    process = SQLSettings(
         source="sql", max_dynos=2, url=pg_url, preset="procrastinate", prefix=schema, queues=["alpha"]
     )
     built = build("worker", process, Settings(processes={"worker": process}), Connections())

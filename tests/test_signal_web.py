@@ -20,7 +20,7 @@ import pytest
 import redis
 from redis.connection import Connection
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import Settings, WebSettings
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.middleware import Recorder
 from autoscaler.signals import Reading
@@ -425,7 +425,7 @@ def test_build_reads_the_process_named_in_the_configuration(
         recorder.flush()
     finally:
         recorder.close(timeout=1.0, flush=False)
-    process = ProcessConfig(source="web", max_dynos=5, queue_time_ms=50, window=9, prefix="shop:web")
+    process = WebSettings(source="web", max_dynos=5, queue_time_ms=50, window=9, prefix="shop:web")
     settings = Settings(processes={"api": process}, REDIS_URL=redis_url)
 
     source = build("api", process, settings, Connections())

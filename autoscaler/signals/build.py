@@ -1,35 +1,24 @@
 """Builds the configured sources, sharing one connection per backend URL.
 
-Each source module exposes ``build(name, process, settings, connections) -> Source``;
-:data:`SOURCE_MODULES` says which module serves which ``SOURCE`` value, and is imported
-only when a process uses it.
+Each source module exposes ``build(name, process, settings, connections) -> Source``; the
+settings model of each ``SOURCE`` names its module (:data:`autoscaler.config.SOURCES`), which
+is imported only when a process uses it.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import Settings, process_var
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Source
 from autoscaler.signals.redis_conn import connect
 
 SIGNAL_TIMEOUT = 5.0
 """Seconds one backend call may take (socket timeouts); well under a tick."""
-
-SOURCE_MODULES: dict[str, str] = {
-    "rq": "autoscaler.signals.rq",
-    "celery": "autoscaler.signals.celery",
-    "dramatiq": "autoscaler.signals.dramatiq",
-    "redis_list": "autoscaler.signals.redis_list",
-    "sql": "autoscaler.signals.sql",
-    "http_json": "autoscaler.signals.http_json",
-    "web": "autoscaler.signals.web",
-    "router": "autoscaler.signals.router",
-}
 
 
 class Connections:
@@ -47,7 +36,7 @@ class Connections:
 
 
 class SourceBuilder(Protocol):
-    def __call__(self, name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> Source: ...
+    def __call__(self, name: str, process: Any, settings: Settings, connections: Connections) -> Source: ...
 
 
 def build_sources(settings: Settings, *, timeout: float = SIGNAL_TIMEOUT) -> dict[str, Source]:
@@ -57,16 +46,11 @@ def build_sources(settings: Settings, *, timeout: float = SIGNAL_TIMEOUT) -> dic
     sources: dict[str, Source] = {}
     problems: list[str] = []
     for name, process in settings.processes.items():
-        module_name = SOURCE_MODULES.get(process.source)
-        var = f"AUTOSCALER_PROCESSES__{name.upper()}"
-        if module_name is None:
-            problems.append(f"{var}__SOURCE: cannot build a {process.source!r} source")
-            continue
-        builder: SourceBuilder = importlib.import_module(module_name).build
+        builder: SourceBuilder = importlib.import_module(process.MODULE).build
         try:
             sources[name] = builder(name, process, settings, connections)
         except SignalError as exc:
-            problems.append(f"{var}__URL: {exc}")
+            problems.append(f"{settings.url_variable(name, process) or process_var(name, 'url')}: {exc}")
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

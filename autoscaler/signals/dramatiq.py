@@ -73,7 +73,7 @@ from autoscaler.signals.common import lua_script, queue_names, queue_totals, rep
 from autoscaler.signals.redis_conn import describe, run_script
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import DramatiqSettings, Settings
     from autoscaler.signals.build import Connections
 
 DEFAULT_NAMESPACE = "dramatiq"
@@ -184,7 +184,7 @@ def _queue_problem(name: str) -> str | None:
     return None
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> DramatiqSource:
+def build(name: str, process: DramatiqSettings, settings: Settings, connections: Connections) -> DramatiqSource:
     """The ``dramatiq`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     client = connections.redis(settings.require_source_url(name, process), process.verify_tls)
     namespace = DEFAULT_NAMESPACE if process.prefix is None else process.prefix

@@ -47,7 +47,7 @@ from autoscaler.signals.http_get import get_json, json_client
 from autoscaler.urls import is_loopback
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import HTTPJSONSettings, Settings
     from autoscaler.signals.build import Connections
 
 DEFAULT_TIMEOUT = 5.0
@@ -242,7 +242,7 @@ class HTTPJSONSource:
         return SignalError(self._hide(f"GET {self._where}: {message}"))
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> HTTPJSONSource:
+def build(name: str, process: HTTPJSONSettings, settings: Settings, connections: Connections) -> HTTPJSONSource:
     """The ``http_json`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     if not process.url:
         var = f"AUTOSCALER_PROCESSES__{name.upper()}__URL"

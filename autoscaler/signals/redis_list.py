@@ -20,7 +20,7 @@ from autoscaler.signals.common import queue_names
 from autoscaler.signals.redis_conn import describe, signal_error
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import RedisListSettings, Settings
     from autoscaler.signals.build import Connections
 
 
@@ -61,7 +61,7 @@ class RedisListSource:
         self._client.close()
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> RedisListSource:
+def build(name: str, process: RedisListSettings, settings: Settings, connections: Connections) -> RedisListSource:
     """The ``redis_list`` source of one process type (see :mod:`autoscaler.signals.build`).
 
     ``QUEUES`` is required: there is no sensible default key name."""

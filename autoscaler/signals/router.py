@@ -39,7 +39,7 @@ from autoscaler.signals import Reading, check_count
 from autoscaler.signals.redis_conn import describe, signal_error
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import RouterSettings, Settings
     from autoscaler.signals.build import Connections
 
 GRACE_SECONDS = 5.0
@@ -196,7 +196,7 @@ class RouterSource:
         self._client.close()
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> RouterSource:
+def build(name: str, process: RouterSettings, settings: Settings, connections: Connections) -> RouterSource:
     """The ``router`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     if name != ROUTED_PROCESS:
         raise ConfigError(

@@ -58,7 +58,7 @@ from autoscaler.signals.common import iso_epoch, lua_script, queue_names, queue_
 from autoscaler.signals.redis_conn import describe, run_script
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import RQSettings, Settings
     from autoscaler.signals.build import Connections
 
 # Where the oldest job can be. Ids are RPUSHed at the tail, ``at_front`` ids LPUSHed at
@@ -196,7 +196,7 @@ def _parse_enqueued_at(queue: str, job_id: str, raw: object) -> float:
         raise SignalError(f"rq job {job_id!r} in queue {queue!r}: unreadable enqueued_at {text!r:.100}") from None
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> RQSource:
+def build(name: str, process: RQSettings, settings: Settings, connections: Connections) -> RQSource:
     """The ``rq`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     client = connections.redis(settings.require_source_url(name, process), process.verify_tls)
     return RQSource(client, process.queue_names(), prefix=settings.rq_prefix(process))

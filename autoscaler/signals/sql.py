@@ -70,7 +70,7 @@ from autoscaler.redact import MASK, Redactor, redact_url
 from autoscaler.signals import Reading, check_count, check_seconds
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import Settings, SQLSettings
     from autoscaler.signals.build import Connections
 
 Preset = Literal["procrastinate", "pgqueuer", "django_q2"]
@@ -410,7 +410,7 @@ def _number(column: str, value: object) -> int | float:
     raise SignalError(f"the SQL query returned a {type(value).__name__} for {column}: {value!r:.100}")
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> SQLSource:
+def build(name: str, process: SQLSettings, settings: Settings, connections: Connections) -> SQLSource:
     """The ``sql`` source of one process type (see :mod:`autoscaler.signals.build`).
 
     The connection is the source's own (no pool is shared), opened on the first read."""

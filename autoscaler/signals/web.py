@@ -41,7 +41,7 @@ from autoscaler.signals import Reading, check_count, webwire
 from autoscaler.signals.redis_conn import describe, signal_error
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import Settings, WebSettings
     from autoscaler.signals.build import Connections
 
 GRACE_SECONDS = webwire.FLUSH_INTERVAL + 1.0
@@ -209,7 +209,7 @@ class WebSource:
         self._client.close()
 
 
-def build(name: str, process: ProcessConfig, settings: Settings, connections: Connections) -> WebSource:
+def build(name: str, process: WebSettings, settings: Settings, connections: Connections) -> WebSource:
     """The ``web`` source of one process type (see :mod:`autoscaler.signals.build`)."""
     client = connections.redis(settings.require_source_url(name, process), process.verify_tls)
     return WebSource(client, process=name, window=process.window, prefix=process.prefix or webwire.DEFAULT_PREFIX)

@@ -94,7 +94,7 @@ def _config_file(path: str | None) -> dict[str, Any]:
         raise ConfigError([f"--config: {path} is not valid JSON: {exc}"]) from exc
     if not isinstance(data, dict):
         raise ConfigError([f"--config: {path} must hold one JSON object"])
-    known = _SIM_KEYS | set(ProcessConfig.model_fields) - {"source"}
+    known = _SIM_KEYS | {"window"} | set(ProcessConfig.model_fields) - {"source"}
     unknown = sorted(key for key in data if key not in known)
     if unknown:
         raise ConfigError([f"--config: unknown key {key!r}; known: {', '.join(sorted(known))}" for key in unknown])

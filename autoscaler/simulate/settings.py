@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import SOURCES, AnyProcess, Settings, process_config
 from autoscaler.errors import ConfigError
 from autoscaler.simulate.workloads import Kind
 from autoscaler.sizes import DynoSize
@@ -104,7 +104,7 @@ class SimConfig:
             processes={self.process_name: self.process_config()},
         )
 
-    def process_config(self) -> ProcessConfig:
+    def process_config(self) -> AnyProcess:
         """The configuration the daemon would be deployed with for this process."""
         fields: dict[str, Any] = {
             "min_dynos": self.min_dynos,
@@ -120,11 +120,14 @@ class SimConfig:
                 fields["jobs_per_dyno"] = self.jobs_per_dyno
         fields.update(self.engine)
         try:
-            return ProcessConfig(**fields)
+            return process_config(**fields)
         except ValidationError as exc:
             raise ConfigError([_field_problem(err) for err in exc.errors()]) from None
 
 
 def _field_problem(error: Mapping[str, Any]) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())) or "config"
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc and loc[0] in SOURCES:  # the settings model of the source, which no key names
+        loc = loc[1:]
+    where = ".".join(loc) or "config"
     return f"--config: {where}: {error.get('msg', 'invalid')}"

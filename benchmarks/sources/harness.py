@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from autoscaler.config import ProcessConfig, Settings
+from autoscaler.config import Settings, process_config
 from autoscaler.signals import Reading, Source
 from autoscaler.signals.build import Connections
 
@@ -128,7 +128,7 @@ class Bench:
 
     def build(self, builder: Callable[..., Source], name: str, **fields: Any) -> Source:
         """A source made by its module's real ``build`` from a ``ProcessConfig``, as the daemon does."""
-        process = ProcessConfig(max_dynos=10, jobs_per_dyno=100, **fields)
+        process = process_config(max_dynos=10, jobs_per_dyno=100, **fields)
         source = builder(name, process, self.settings, self.connections)
         # Closed before what was set up for it (schemas, servers) is removed: the stack is LIFO.
         self.cleanup.callback(close_quietly, source)

@@ -44,7 +44,7 @@ from autoscaler.signals.celery.redis import (
 )
 
 if TYPE_CHECKING:
-    from autoscaler.config import ProcessConfig, Settings
+    from autoscaler.config import CelerySettings, Settings
     from autoscaler.signals.build import Connections
 
 __all__ = [
@@ -72,7 +72,7 @@ REDIS_SCHEMES = {"redis", "rediss"}
 
 
 def build(
-    name: str, process: ProcessConfig, settings: Settings, connections: Connections
+    name: str, process: CelerySettings, settings: Settings, connections: Connections
 ) -> CeleryRedisSource | CeleryAMQPSource:
     """The ``celery`` source of one process type (see :mod:`autoscaler.signals.build`).
 
