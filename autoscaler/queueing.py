@@ -63,6 +63,15 @@ def _check_queue(servers: int, rate: float, service_s: float) -> None:
     _check_number("service_s", service_s, positive=True)
 
 
+def _tail_load(servers: int, rate: float, service_s: float, name: str, time_s: float) -> float | None:
+    """The offered load A of a queue whose tail at ``time_s`` (an argument called ``name``) is
+    asked for, both checked; None when the queue is unstable (A ≥ c: the tail is 1)."""
+    _check_queue(servers, rate, service_s)
+    _check_number(name, time_s, positive=False)
+    load = rate * service_s
+    return load if load < servers else None
+
+
 # --- Erlang formulas ----------------------------------------------------------------
 
 
@@ -93,10 +102,8 @@ def erlang_c(servers: int, load: float) -> float:
 
 def wait_tail(servers: int, rate: float, service_s: float, wait_s: float) -> float:
     """P(queue wait > ``wait_s``) in M/M/c; 1.0 when the queue is unstable."""
-    _check_queue(servers, rate, service_s)
-    _check_number("wait_s", wait_s, positive=False)
-    load = rate * service_s
-    if load >= servers:
+    load = _tail_load(servers, rate, service_s, "wait_s", wait_s)
+    if load is None:
         return 1.0
     drain = servers / service_s - rate
     return erlang_c(servers, load) * math.exp(-drain * wait_s)
@@ -126,10 +133,8 @@ def wait_quantile(servers: int, rate: float, service_s: float, quantile: float =
 
 def response_tail(servers: int, rate: float, service_s: float, time_s: float) -> float:
     """P(queue wait + service > ``time_s``) in M/M/c with FCFS and exponential service."""
-    _check_queue(servers, rate, service_s)
-    _check_number("time_s", time_s, positive=False)
-    load = rate * service_s
-    if load >= servers:
+    load = _tail_load(servers, rate, service_s, "time_s", time_s)
+    if load is None:
         return 1.0
     mu = 1.0 / service_s
     drain = servers * mu - rate

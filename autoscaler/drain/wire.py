@@ -2,7 +2,7 @@
 
 The web process (:mod:`autoscaler.web`) writes it from Logplex batches; the ``router`` source
 (:mod:`autoscaler.signals.router`) reads it in the daemon. Only the standard library and the
-package's error and count helpers are imported here.
+package's error, count and slot helpers are imported here.
 
 **Layout** (``P`` = :data:`DEFAULT_PREFIX`; ``PROC`` = process type, ``web.1`` → ``web``;
 ``S`` = slot start, epoch seconds, a multiple of :data:`SLOT_SECONDS`; a line belongs to the
@@ -32,6 +32,7 @@ of the exact quantile of the lines.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoscaler.errors import SignalError
-from autoscaler.signals import check_count
+from autoscaler.signals import field_count, reply_text, slots
 
 DEFAULT_PREFIX = "autoscaler:drain"
 FRAME_PREFIX = "autoscaler:drain-frames"
@@ -127,10 +128,10 @@ def bucket_of(ms: int) -> int:
     return bisect_right(EDGES_MS, ms)
 
 
-def bucket_values(index: int) -> tuple[int, int | None]:
-    """The smallest and the largest whole ms of a bucket; None as the largest of the open last one."""
+def bucket_values(index: int) -> tuple[int, float]:
+    """The smallest and the largest whole ms of a bucket; +inf as the largest of the open last one."""
     low = 0 if index == 0 else EDGES_MS[index - 1]
-    high = EDGES_MS[index] - 1 if index < len(EDGES_MS) else None
+    high = EDGES_MS[index] - 1 if index < len(EDGES_MS) else math.inf
     return low, high
 
 
@@ -139,21 +140,7 @@ def histogram_quantile(counts: Sequence[int], quantile: float) -> float | None:
     line of rank ``q × total``, interpolated linearly between the bucket's smallest and largest
     whole ms (exact for one-ms buckets; the open last bucket gives its lower edge). None when
     the histogram is empty."""
-    if not 0.0 < quantile <= 1.0:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
-    total = sum(counts)
-    if total == 0:
-        return None
-    rank = quantile * total
-    below = 0
-    for index, count in enumerate(counts):
-        if count and below + count >= rank:
-            low, high = bucket_values(index)
-            if high is None:
-                return float(low)
-            return low + (high - low) * (rank - below) / count
-        below += count
-    raise AssertionError("unreachable: rank <= total")  # pragma: no cover
+    return slots.histogram_quantile(counts, quantile, bucket_values)
 
 
 @dataclass(slots=True)
@@ -174,11 +161,11 @@ def parse_slot(key: str, reply: Mapping[Any, Any]) -> SlotFigures:
     add some)."""
     figures = SlotFigures()
     for raw_field, raw_value in reply.items():
-        name = _text(raw_field)
+        name = reply_text(raw_field)
         if name == FIELD_REQUESTS:
-            figures.requests = _count(key, name, raw_value)
+            figures.requests = field_count(key, name, raw_value)
         elif name == FIELD_SERVICE_MS:
-            figures.service_ms = _count(key, name, raw_value)
+            figures.service_ms = field_count(key, name, raw_value)
         elif name.startswith(FIELD_BUCKET):
             index = name[len(FIELD_BUCKET) :]
             if not index.isdigit() or int(index) >= BUCKETS:
@@ -186,9 +173,9 @@ def parse_slot(key: str, reply: Mapping[Any, Any]) -> SlotFigures:
                     f"{key} has service-time bucket {index!r}, this version knows 0..{BUCKETS - 1}: "
                     "are the web process and the daemon the same version?"
                 )
-            figures.histogram[int(index)] += _count(key, name, raw_value)
+            figures.histogram[int(index)] += field_count(key, name, raw_value)
         elif name.startswith(FIELD_ERROR):
-            figures.errors[name[len(FIELD_ERROR) :]] = _count(key, name, raw_value)
+            figures.errors[name[len(FIELD_ERROR) :]] = field_count(key, name, raw_value)
         elif name.startswith(FIELD_MEMORY):
             figures.memory_mb[name[len(FIELD_MEMORY) :]] = _number(key, name, raw_value)
         elif name.startswith(FIELD_LOAD):
@@ -196,21 +183,9 @@ def parse_slot(key: str, reply: Mapping[Any, Any]) -> SlotFigures:
     return figures
 
 
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _count(key: str, name: str, raw: object) -> int:
-    try:
-        value = int(_text(raw))
-    except ValueError:
-        raise SignalError(f"{key} field {name!r} is not an integer: {raw!r:.100}") from None
-    return check_count(f"{key} field {name!r}", value)
-
-
 def _number(key: str, name: str, raw: object) -> float:
     try:
-        value = float(_text(raw))
+        value = float(reply_text(raw))
     except ValueError:
         raise SignalError(f"{key} field {name!r} is not a number: {raw!r:.100}") from None
     if not 0.0 <= value < 1e9:  # also refuses nan and inf

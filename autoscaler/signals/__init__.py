@@ -110,6 +110,23 @@ def check_count(name: str, value: object) -> int:
     return count
 
 
+def reply_text(value: object) -> str:
+    """A value of a Redis reply as text, whether the client decodes responses or not."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def field_count(key: str, field: str, raw: object) -> int:
+    """The count in ``field`` of the Redis hash ``key``, as a reply holds it (text or bytes):
+    an integer that passes :func:`check_count`."""
+    try:
+        value = int(reply_text(raw))
+    except ValueError:
+        raise SignalError(f"{key} field {field!r} is not an integer: {raw!r:.100}") from None
+    return check_count(f"{key} field {field!r}", value)
+
+
 def check_seconds(name: str, value: object) -> float:
     """Validate a duration read from a backend: finite, ≥ 0 (small negatives from clock skew
     are clamped to 0), and not absurdly large."""

@@ -1,5 +1,6 @@
 """Small pieces the source modules share: the check of configured queue names, values
-read from a backend, per-queue totals, and the Lua scripts kept next to their modules.
+read from a backend, per-queue totals, the Lua scripts kept next to their modules, and
+the base of the queue sources that read Redis with one script.
 
 A Lua script lives in a ``.lua`` file beside the module that runs it, with the same
 name (``rq.py`` runs ``rq.lua``), and is read as package data with
@@ -8,12 +9,18 @@ name (``rq.py`` runs ``rq.lua``), and is read as package data with
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from autoscaler.errors import SignalError
-from autoscaler.signals import Reading, check_count
+from autoscaler.signals import Reading, check_count, reply_text
+from autoscaler.signals.redis_conn import RedisSource, run_script
+
+if TYPE_CHECKING:
+    import redis
 
 
 def queue_names(
@@ -35,13 +42,6 @@ def queue_names(
     else:
         problems = [problem for problem in map(check, names) if problem is not None]
     return names, problems
-
-
-def reply_text(value: object) -> str:
-    """A value of a Redis reply as text, whether the client decodes responses or not."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
 
 
 def reply_number(where: str, what: str, raw: object) -> float:
@@ -83,3 +83,54 @@ def lua_script(module: str) -> str:
     """The Lua script of ``module`` (its ``__name__``): ``<name>.lua`` beside it."""
     package, _, name = module.rpartition(".")
     return resources.files(package).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+class ScriptQueueSource(RedisSource, ABC):
+    """The base of a source that reads all its ``queues`` in one round trip: a read script
+    (``lua``) given ``keys``, whose reply has one row per queue, summed by :func:`queue_totals`.
+
+    A subclass names itself with ``KIND`` (the totals' name, ``"rq"``) and ``LABEL`` (in
+    errors, ``"RQ"``), and says what the script is given besides the keys
+    (:meth:`_script_args`) and what one queue's row holds (:meth:`_queue_figures`).
+    """
+
+    KIND: ClassVar[str]
+    LABEL: ClassVar[str]
+
+    def __init__(self, client: redis.Redis, queues: tuple[str, ...], keys: list[str], lua: str) -> None:
+        super().__init__(client)
+        self._queues = queues
+        self._keys = keys
+        # Registering only computes the SHA locally; the server learns the script on the
+        # first call (redis-py reloads it after a NOSCRIPT, e.g. after a restart).
+        self._script = client.register_script(lua)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return self._queues
+
+    def read(self, now: float) -> Reading:
+        """Read every queue at wall-clock time ``now`` (epoch seconds).
+
+        Raises SignalError when Redis cannot be read or answers with values that make no
+        sense; the message names the server with its password masked.
+        """
+        reply = run_script(
+            self._script,
+            self._client,
+            keys=self._keys,
+            args=self._script_args(now),
+            what=f"{self.LABEL} queues {', '.join(self._queues)}",
+            name=self.LABEL,
+            rows=len(self._queues),
+        )
+        figures = (self._queue_figures(name, row, now) for name, row in zip(self._queues, reply, strict=True))
+        return queue_totals(self.KIND, now, figures)
+
+    @abstractmethod
+    def _script_args(self, now: float) -> list[str | int]:
+        """The script's ``ARGV`` for a read at ``now``."""
+
+    @abstractmethod
+    def _queue_figures(self, name: str, row: Any, now: float) -> tuple[int, float | None, int]:
+        """(depth, latency, busy) of one queue from its part of the script's reply."""

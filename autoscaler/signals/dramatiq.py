@@ -68,9 +68,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.signals import Reading, check_count, check_seconds
-from autoscaler.signals.common import lua_script, queue_names, queue_totals, reply_number, reply_text
-from autoscaler.signals.redis_conn import describe, run_script
+from autoscaler.signals import check_count, check_seconds, reply_text
+from autoscaler.signals.common import ScriptQueueSource, lua_script, queue_names, reply_number
+from autoscaler.signals.redis_conn import describe
 
 if TYPE_CHECKING:
     from autoscaler.config import DramatiqSettings, Settings
@@ -91,13 +91,16 @@ _QUEUE_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
 _LUA = lua_script(__name__)
 
 
-class DramatiqSource:
+class DramatiqSource(ScriptQueueSource):
     """Depth, latency and busy count of Dramatiq queues in Redis, in one round trip.
 
     ``client`` is the long-lived client of :func:`autoscaler.signals.redis_conn.connect`;
     ``queues`` are queue names as the actors declare them (``queue_name=``, default
     ``default``); ``namespace`` is the broker's ``namespace`` (default ``dramatiq``).
     """
+
+    KIND = "dramatiq"
+    LABEL = "Dramatiq"
 
     def __init__(
         self, client: redis.Redis, queues: Sequence[str] = ("default",), *, namespace: str = DEFAULT_NAMESPACE
@@ -107,73 +110,46 @@ class DramatiqSource:
             problems.append(f"prefix: invalid Dramatiq namespace {namespace!r}")
         if problems:
             raise ConfigError(problems)
-        self._client = client
-        self._queues = names
         self._namespace = namespace
-        self._keys = [f"{namespace}:__heartbeats__"]
-        for name in self._queues:
+        keys = [f"{namespace}:__heartbeats__"]
+        for name in names:
             full = f"{namespace}:{name}"
-            self._keys += [full, f"{full}.msgs", f"{full}.DQ", f"{full}.DQ.msgs"]
-        self._script = client.register_script(_LUA)
+            keys += [full, f"{full}.msgs", f"{full}.DQ", f"{full}.DQ.msgs"]
+        super().__init__(client, names, keys, _LUA)
 
     def __repr__(self) -> str:
         return f"DramatiqSource({describe(self._client)}, queues={list(self._queues)!r}, namespace={self._namespace!r})"
 
-    @property
-    def queues(self) -> tuple[str, ...]:
-        return self._queues
+    def _script_args(self, now: float) -> list[str | int]:
+        return [repr(now * 1000.0), f"{self._namespace}:__acks__.", HEAD_WINDOW, DELAY_WINDOW, *self._queues]
 
-    def read(self, now: float) -> Reading:
-        """Read every queue at wall-clock time ``now`` (epoch seconds).
+    def _queue_figures(self, name: str, row: Any, now: float) -> tuple[int, float | None, int]:
+        """(depth, latency, busy) of one queue from its part of the script's reply."""
+        if not isinstance(row, list) or len(row) != 5:
+            raise SignalError(f"unexpected reply from the Dramatiq read script for queue {name!r}: {row!r:.200}")
+        length, head, busy, due, oldest_due = row
+        where = f"dramatiq queue {name!r}"
+        length = check_count(f"{where} length", length)
+        busy = check_count(f"{where} unacknowledged messages", busy)
+        due = check_count(f"{where} due delayed messages", due)
 
-        Raises SignalError when Redis cannot be read or answers with values that make no
-        sense; the message names the server with its password masked.
-        """
-        args: list[str | int] = [repr(now * 1000.0), f"{self._namespace}:__acks__.", HEAD_WINDOW, DELAY_WINDOW]
-        reply = run_script(
-            self._script,
-            self._client,
-            keys=self._keys,
-            args=[*args, *self._queues],
-            what=f"Dramatiq queues {', '.join(self._queues)}",
-            name="Dramatiq",
-            rows=len(self._queues),
-        )
-        figures = (_queue_figures(name, row, now) for name, row in zip(self._queues, reply, strict=True))
-        return queue_totals("dramatiq", now, figures)
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
-
-
-def _queue_figures(name: str, row: Any, now: float) -> tuple[int, float | None, int]:
-    """(depth, latency, busy) of one queue from its part of the script's reply."""
-    if not isinstance(row, list) or len(row) != 5:
-        raise SignalError(f"unexpected reply from the Dramatiq read script for queue {name!r}: {row!r:.200}")
-    length, head, busy, due, oldest_due = row
-    where = f"dramatiq queue {name!r}"
-    length = check_count(f"{where} length", length)
-    busy = check_count(f"{where} unacknowledged messages", busy)
-    due = check_count(f"{where} due delayed messages", due)
-
-    ages: list[float] = []
-    if oldest_due is not None:
-        eta = reply_number(where, "eta", oldest_due)
-        ages.append(check_seconds(f"{where} delayed age", now - eta / 1000.0))
-    head_text = reply_text(head) if head is not None else ""
-    if length:
-        if head_text == "j":
-            return length + due, None, busy  # not JSON (PickleEncoder): latency unknown
-        if head_text == "b":
-            raise SignalError(f"{where}: the head message has no numeric message_timestamp")
-        if head_text:
-            stamp = reply_number(where, "message_timestamp", head)
-            ages.append(check_seconds(f"{where} latency", now - stamp / 1000.0))
-        else:
-            # Ids wait but none of the first HEAD_WINDOW has a message: unknown, not 0.
-            return length + due, None, busy
-    return length + due, max(ages, default=0.0), busy
+        ages: list[float] = []
+        if oldest_due is not None:
+            eta = reply_number(where, "eta", oldest_due)
+            ages.append(check_seconds(f"{where} delayed age", now - eta / 1000.0))
+        head_text = reply_text(head) if head is not None else ""
+        if length:
+            if head_text == "j":
+                return length + due, None, busy  # not JSON (PickleEncoder): latency unknown
+            if head_text == "b":
+                raise SignalError(f"{where}: the head message has no numeric message_timestamp")
+            if head_text:
+                stamp = reply_number(where, "message_timestamp", head)
+                ages.append(check_seconds(f"{where} latency", now - stamp / 1000.0))
+            else:
+                # Ids wait but none of the first HEAD_WINDOW has a message: unknown, not 0.
+                return length + due, None, busy
+        return length + due, max(ages, default=0.0), busy
 
 
 def _queue_problem(name: str) -> str | None:

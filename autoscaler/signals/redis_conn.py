@@ -14,12 +14,13 @@ keyword arguments.
 :func:`describe` and :func:`signal_error` turn a client and a redis-py exception into
 a :class:`~autoscaler.errors.SignalError` whose text names the server with its password
 masked, for every Redis-backed source; :func:`run_script` runs a source's read script
-and checks the shape of its reply.
+and checks the shape of its reply; :func:`read_hashes` reads hashes in one pipeline;
+:class:`RedisSource` is the base of the sources that keep one client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -124,3 +125,36 @@ def run_script(
     if not isinstance(reply, list) or len(reply) != rows:
         raise SignalError(f"unexpected reply from the {name} read script: {reply!r:.200}")
     return reply
+
+
+def read_hashes(client: redis.Redis, keys: Sequence[str], *, what: str) -> Iterator[tuple[str, dict[Any, Any]]]:
+    """``HGETALL`` of every key in one pipeline (sent when the iteration starts); yields the
+    hashes that exist, with their key, in the order of ``keys``.
+
+    ``what`` is what failed to be read (``"web request counts of 'web'"``); a reply that is
+    not a hash raises :class:`SignalError` when the iteration reaches it.
+    """
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies: list[Any] = pipe.execute()
+    except redis.RedisError as exc:
+        raise signal_error(f"cannot read {what}", client, exc) from exc
+    for key, reply in zip(keys, replies, strict=True):
+        if not isinstance(reply, dict):
+            raise SignalError(f"unexpected reply for {key}: {reply!r:.200}")
+        if reply:
+            yield key, reply
+
+
+class RedisSource:
+    """The base of a source that keeps one long-lived client (of :func:`connect`) for its
+    whole life, and drops its connections on :meth:`close`."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def close(self) -> None:
+        """Drop the client's connections (redis-py opens new ones if it is used again)."""
+        self._client.close()

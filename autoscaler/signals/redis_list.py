@@ -17,21 +17,21 @@ import redis
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count
 from autoscaler.signals.common import queue_names
-from autoscaler.signals.redis_conn import describe, signal_error
+from autoscaler.signals.redis_conn import RedisSource, describe, signal_error
 
 if TYPE_CHECKING:
     from autoscaler.config import RedisListSettings, Settings
     from autoscaler.signals.build import Connections
 
 
-class RedisListSource:
+class RedisListSource(RedisSource):
     """Total length of some Redis lists. ``keys`` are full Redis key names."""
 
     def __init__(self, client: redis.Redis, keys: Sequence[str]) -> None:
         names, problems = queue_names(keys, noun="Redis key")
         if problems:
             raise ConfigError(problems)
-        self._client = client
+        super().__init__(client)
         self._keys = names
 
     def __repr__(self) -> str:
@@ -55,10 +55,6 @@ class RedisListSource:
             raise SignalError(f"unexpected reply to LLEN: {lengths!r:.200}")
         depth = sum(check_count(f"length of Redis list {key!r}", n) for key, n in zip(self._keys, lengths, strict=True))
         return Reading(at=now, depth=check_count("redis_list depth", depth))
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
 
 
 def build(name: str, process: RedisListSettings, settings: Settings, connections: Connections) -> RedisListSource:

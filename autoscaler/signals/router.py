@@ -26,17 +26,17 @@ pipeline of ``HGETALL`` (keys computed from ``now``: no ``KEYS``) and merges the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 
 from autoscaler.drain import wire
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.signals import Reading, check_count
-from autoscaler.signals.redis_conn import describe, signal_error
+from autoscaler.signals.redis_conn import describe, read_hashes
+from autoscaler.signals.slots import SlotSource, SlotWindow
 
 if TYPE_CHECKING:
     from autoscaler.config import RouterSettings, Settings
@@ -81,7 +81,7 @@ class RouterStats:
         return self.service_ms / timed if timed else None
 
 
-class RouterSource:
+class RouterSource(SlotSource):
     """Router figures of one process type (``web``) from the drain's slots in Redis.
 
     ``client`` is the long-lived client of :func:`autoscaler.signals.redis_conn.connect` to the
@@ -106,44 +106,19 @@ class RouterSource:
             )
         if problems:
             raise ConfigError(problems)
-        self._client = client
-        self._process = process
-        self._prefix = prefix
-        self._slot_count = max(1, math.ceil(window / wire.SLOT_SECONDS))
-        self.window = float(self._slot_count * wire.SLOT_SECONDS)
-
-    def __repr__(self) -> str:
-        return f"RouterSource({describe(self._client)}, process={self._process!r}, window={self.window:g})"
-
-    def slot_starts(self, now: float) -> list[int]:
-        """Start times of the complete slots a read at ``now`` covers, newest first."""
-        width = wire.SLOT_SECONDS
-        newest = math.floor((now - GRACE_SECONDS - width) / width) * width
-        return [newest - i * width for i in range(self._slot_count)]
+        super().__init__(client, process, prefix, SlotWindow.covering(window, wire.SLOT_SECONDS, GRACE_SECONDS))
 
     def stats(self, now: float) -> RouterStats:
         """The merged figures of the window ending at ``now``; SignalError when Redis cannot be
         read, holds values that make no sense, or has no line of the window at all."""
         keys = [wire.slot_key(self._prefix, self._process, slot) for slot in self.slot_starts(now)]
-        try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(key)
-                replies: list[Any] = pipe.execute()
-        except redis.RedisError as exc:
-            raise signal_error(
-                f"cannot read the drained router figures of {self._process!r}", self._client, exc
-            ) from exc
         requests = service_ms = observed = 0
         histogram = [0] * wire.BUCKETS
         errors: dict[str, int] = {}
         memory: dict[str, float] = {}
         load: dict[str, float] = {}
-        for key, reply in zip(keys, replies, strict=True):  # newest first: the first value of a dyno is its latest
-            if not isinstance(reply, dict):
-                raise SignalError(f"unexpected reply for {key}: {reply!r:.200}")
-            if not reply:
-                continue
+        hashes = read_hashes(self._client, keys, what=f"the drained router figures of {self._process!r}")
+        for key, reply in hashes:  # newest first: the first value of a dyno is its latest
             observed += 1
             figures = wire.parse_slot(key, reply)
             requests += figures.requests
@@ -190,10 +165,6 @@ class RouterSource:
             memory_mb=dict(stats.memory_mb) or None,
             load=dict(stats.load) or None,
         )
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
 
 
 def build(name: str, process: RouterSettings, settings: Settings, connections: Connections) -> RouterSource:

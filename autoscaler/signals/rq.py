@@ -53,9 +53,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.signals import Reading, check_count, check_seconds
-from autoscaler.signals.common import iso_epoch, lua_script, queue_names, queue_totals, reply_number, reply_text
-from autoscaler.signals.redis_conn import describe, run_script
+from autoscaler.signals import check_count, check_seconds, reply_text
+from autoscaler.signals.common import ScriptQueueSource, iso_epoch, lua_script, queue_names, reply_number
+from autoscaler.signals.redis_conn import describe
 
 if TYPE_CHECKING:
     from autoscaler.config import RQSettings, Settings
@@ -88,7 +88,7 @@ _LUA = lua_script(__name__)
 _STAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
 
 
-class RQSource:
+class RQSource(ScriptQueueSource):
     """Depth, latency and busy count of RQ queues, read from Redis with one round trip.
 
     ``client`` is the long-lived client of :func:`autoscaler.signals.redis_conn.connect`
@@ -96,55 +96,31 @@ class RQSource:
     queue names; ``prefix`` is the app's ``RQ_KEY_PREFIX`` (rq 3.0), ``rq`` otherwise.
     """
 
+    KIND = "rq"
+    LABEL = "RQ"
+
     def __init__(self, client: redis.Redis, queues: Sequence[str] = ("default",), *, prefix: str = "rq") -> None:
         names, problems = queue_names(queues)
         if not _PREFIX_RE.fullmatch(prefix):
             problems.append(f"prefix: invalid RQ key prefix {prefix!r} (letters, digits and _.:{{}}- only)")
         if problems:
             raise ConfigError(problems)
-        self._client = client
-        self._queues = names
         self._prefix = prefix
-        self._keys: list[str] = []
-        for name in self._queues:
-            self._keys += [
+        keys: list[str] = []
+        for name in names:
+            keys += [
                 f"{prefix}:queue:{name}",
                 f"{prefix}:scheduled:{name}",
                 f"{prefix}:wip:{name}",
                 f"{prefix}:ready:{name}",
             ]
-        # Registering only computes the SHA locally; the server learns the script on the
-        # first call (redis-py reloads it after a NOSCRIPT, e.g. after a restart).
-        self._script = client.register_script(_LUA)
+        super().__init__(client, names, keys, _LUA)
 
     def __repr__(self) -> str:
         return f"RQSource({describe(self._client)}, queues={list(self._queues)!r}, prefix={self._prefix!r})"
 
-    @property
-    def queues(self) -> tuple[str, ...]:
-        return self._queues
-
-    def read(self, now: float) -> Reading:
-        """Read every queue at wall-clock time ``now`` (epoch seconds).
-
-        Raises SignalError when Redis cannot be read or answers with values that make no
-        sense; the message names the server with its password masked.
-        """
-        reply = run_script(
-            self._script,
-            self._client,
-            keys=self._keys,
-            args=[repr(float(now)), f"{self._prefix}:job:", HEAD_WINDOW, TAIL_WINDOW],
-            what=f"RQ queues {', '.join(self._queues)}",
-            name="RQ",
-            rows=len(self._queues),
-        )
-        figures = (self._queue_figures(name, row, now) for name, row in zip(self._queues, reply, strict=True))
-        return queue_totals("rq", now, figures)
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
+    def _script_args(self, now: float) -> list[str | int]:
+        return [repr(float(now)), f"{self._prefix}:job:", HEAD_WINDOW, TAIL_WINDOW]
 
     def _queue_figures(self, name: str, row: Any, now: float) -> tuple[int, float | None, int]:
         """(depth, latency, busy) of one queue from its part of the script's reply."""

@@ -32,13 +32,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.signals import Reading, check_count, webwire
-from autoscaler.signals.redis_conn import describe, signal_error
+from autoscaler.signals import Reading, check_count, slots, webwire
+from autoscaler.signals.redis_conn import describe, read_hashes
 
 if TYPE_CHECKING:
     from autoscaler.config import Settings, WebSettings
@@ -97,24 +97,10 @@ def bucket_bounds(index: int) -> tuple[float, float]:
 def histogram_quantile(counts: Sequence[int], quantile: float) -> float | None:
     """The ``quantile`` (0 < q ≤ 1) of a queue-time histogram in ms, interpolated linearly
     inside its bucket; the open last bucket gives its lower edge. None for an empty one."""
-    if not 0.0 < quantile <= 1.0:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
-    total = sum(counts)
-    if total == 0:
-        return None
-    rank = quantile * total
-    below = 0
-    for index, count in enumerate(counts):
-        if count and below + count >= rank:
-            low, high = bucket_bounds(index)
-            if math.isinf(high):
-                return low
-            return low + (high - low) * (rank - below) / count
-        below += count
-    raise AssertionError("unreachable: rank <= total")  # pragma: no cover
+    return slots.histogram_quantile(counts, quantile, bucket_bounds)
 
 
-class WebSource:
+class WebSource(slots.SlotSource):
     """Request rate, queue-time percentiles and mean app time of one web process type.
 
     ``client`` is the long-lived client of :func:`autoscaler.signals.redis_conn.connect`;
@@ -131,40 +117,17 @@ class WebSource:
             problems.append(f"window: must be > 0 and <= {MAX_WINDOW:g} seconds (older slots expire), got {window!r}")
         if problems:
             raise ConfigError(problems)
-        self._client = client
-        self._process = process
-        self._prefix = prefix
-        self._slot_count = max(1, math.ceil(window / webwire.SLOT_SECONDS))
-        self.window = float(self._slot_count * webwire.SLOT_SECONDS)
-
-    def __repr__(self) -> str:
-        return f"WebSource({describe(self._client)}, process={self._process!r}, window={self.window:g})"
-
-    def slot_starts(self, now: float) -> list[int]:
-        """Start times of the complete slots a read at ``now`` covers, newest first."""
-        width = webwire.SLOT_SECONDS
-        newest = math.floor((now - GRACE_SECONDS - width) / width) * width
-        return [newest - i * width for i in range(self._slot_count)]
+        window_slots = slots.SlotWindow.covering(window, webwire.SLOT_SECONDS, GRACE_SECONDS)
+        super().__init__(client, process, prefix, window_slots)
 
     def stats(self, now: float) -> WebStats:
         """The merged counts of the window ending at ``now``; SignalError when Redis cannot
         be read, holds values that make no sense, or has no slot of the window at all."""
         keys = [webwire.slot_key(self._prefix, self._process, slot) for slot in self.slot_starts(now)]
-        try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(key)
-                replies: list[Any] = pipe.execute()
-        except redis.RedisError as exc:
-            raise signal_error(f"cannot read web request counts of {self._process!r}", self._client, exc) from exc
         totals = [0] * webwire.WIDTH
         dynos: dict[str, int] = {}
         observed = 0
-        for key, reply in zip(keys, replies, strict=True):
-            if not isinstance(reply, dict):
-                raise SignalError(f"unexpected reply for {key}: {reply!r:.200}")
-            if not reply:
-                continue
+        for key, reply in read_hashes(self._client, keys, what=f"web request counts of {self._process!r}"):
             observed += 1
             counts, slot_dynos = webwire.parse_slot(key, reply)
             totals = [a + b for a, b in zip(totals, counts, strict=True)]
@@ -203,10 +166,6 @@ class WebSource:
             queue_time_p99=stats.queue_time(0.99),
             app_time=stats.app_time,
         )
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
 
 
 def build(name: str, process: WebSettings, settings: Settings, connections: Connections) -> WebSource:

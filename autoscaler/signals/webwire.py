@@ -3,7 +3,7 @@
 :mod:`autoscaler.middleware` writes it (in the web app), :mod:`autoscaler.signals.web` reads
 it (in the daemon). This module is the one place that knows the key names, the slot width,
 the queue-time buckets and the hash fields; it imports only the standard library and the
-package's light error and count-checking helpers, because it runs inside the web app too.
+package's light error, reply and count-checking helpers, because it runs inside the web app too.
 
 **Layout** (``P`` = prefix, default ``autoscaler:web``; ``PROC`` = process type, from
 ``$DYNO`` ``web.1`` → ``web``; ``S`` = slot start, epoch seconds, a multiple of
@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.errors import SignalError
-from autoscaler.signals import check_count
+from autoscaler.signals import field_count, reply_text
 
 if TYPE_CHECKING:
     import redis
@@ -122,12 +122,12 @@ def parse_slot(key: str, reply: Mapping[Any, Any]) -> tuple[list[int], dict[str,
     counts = [0] * WIDTH
     dynos: dict[str, int] = {}
     for raw_field, raw_value in reply.items():
-        field = _text(raw_field)
+        field = reply_text(raw_field)
         if field in _TOTALS:
-            counts[_TOTALS[field]] = _count(key, field, raw_value)
+            counts[_TOTALS[field]] = field_count(key, field, raw_value)
         elif field.startswith(FIELD_DYNO):
             dyno = field[len(FIELD_DYNO) :]
-            dynos[dyno] = dynos.get(dyno, 0) + _count(key, field, raw_value)
+            dynos[dyno] = dynos.get(dyno, 0) + field_count(key, field, raw_value)
         elif field.startswith(FIELD_BUCKET):
             index = field[len(FIELD_BUCKET) :]
             if not index.isdigit() or int(index) >= BUCKETS:
@@ -135,17 +135,5 @@ def parse_slot(key: str, reply: Mapping[Any, Any]) -> tuple[list[int], dict[str,
                     f"{key} has queue-time bucket {index!r}, this version knows 0..{BUCKETS - 1}: "
                     "are the middleware and the autoscaler the same version?"
                 )
-            counts[HIST + int(index)] += _count(key, field, raw_value)
+            counts[HIST + int(index)] += field_count(key, field, raw_value)
     return counts, dynos
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _count(key: str, field: str, raw: object) -> int:
-    try:
-        value = int(_text(raw))
-    except ValueError:
-        raise SignalError(f"{key} field {field!r} is not an integer: {raw!r:.100}") from None
-    return check_count(f"{key} field {field!r}", value)

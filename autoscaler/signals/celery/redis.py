@@ -63,9 +63,9 @@ from typing import Any
 import redis
 
 from autoscaler.errors import ConfigError, SignalError
-from autoscaler.signals import Reading, check_count, check_seconds
-from autoscaler.signals.common import iso_epoch, lua_script, queue_names, reply_number, reply_text
-from autoscaler.signals.redis_conn import describe, run_script
+from autoscaler.signals import Reading, check_count, check_seconds, reply_text
+from autoscaler.signals.common import iso_epoch, lua_script, queue_names, reply_number
+from autoscaler.signals.redis_conn import RedisSource, describe, run_script
 
 DEFAULT_SEP = "\x06\x16"
 """kombu's separator between a queue name and its priority step."""
@@ -98,7 +98,7 @@ class _Candidate:
     """When it became ready (publish stamp, or a later past ETA); None: no stamp, no ETA."""
 
 
-class CeleryRedisSource:
+class CeleryRedisSource(RedisSource):
     """Depth, latency and busy count of Celery queues on a Redis broker, one round trip.
 
     ``client`` is the long-lived client of :func:`autoscaler.signals.redis_conn.connect`
@@ -126,7 +126,7 @@ class CeleryRedisSource:
         problems += [f"priority_steps: {step} is not between 0 and 9" for step in steps if not 0 <= step <= 9]
         if problems:
             raise ConfigError(problems)
-        self._client = client
+        super().__init__(client)
         self._queues = names
         self._prefix = prefix
         self._sep = sep
@@ -191,10 +191,6 @@ class CeleryRedisSource:
             busy=self._busy(reply[-1]),
             latency_is_lower_bound=lower_bound,
         )
-
-    def close(self) -> None:
-        """Drop the client's connections (redis-py opens new ones if it is used again)."""
-        self._client.close()
 
     def _list_figures(self, where: str, key: str, row: Any, now: float) -> tuple[int, float, bool]:
         """(waiting tasks, latency, latency is a lower bound) of one priority list."""
