@@ -60,8 +60,11 @@ class DecisionLog:
             "latency": reading.latency,
             "busy": reading.busy,
         }
-        if self.settings.processes[name].source == "web":
+        source = self.settings.processes[name].source
+        if source == "web":
             fields.update(reading.web_fields())
+        elif source == "router":
+            fields.update(reading.router_fields())
         fields.update(
             recommendation=decision.recommendation,
             reason=str(decision.reason),
@@ -70,6 +73,8 @@ class DecisionLog:
         )
         charted: dict[str, float | int | None] = {"dynos": decision.current, "desired": decision.desired}
         charted.update(depth=reading.depth, latency=reading.latency, queue_time_p95=reading.queue_time_p95)
+        if source == "router":
+            charted.update(response_time_p95=reading.response_time_p95)
         fields.update(measurements(name, charted))
         self.log.info("decision", **fields)
         for reason, text in (

@@ -23,6 +23,7 @@ USER_VARIABLES = {
     "AUTOSCALER_MAX_MONTHLY_COST",
     "AUTOSCALER_NOTIFY_URL",
     "AUTOSCALER_STATE_URL",
+    "AUTOSCALER_DRAIN_PASSWORD",
     "AUTOSCALER_PROCESSES",
     "REDIS_TLS_URL",
     "REDIS_URL",
@@ -86,8 +87,10 @@ def test_app_json_starts_in_dry_run_with_a_required_token(app_json: dict[str, An
 
 
 def test_app_json_formation_is_one_basic_worker(app_json: dict[str, Any]) -> None:
-    """One worker dyno of size basic."""
-    assert {"worker": {"quantity": 1, "size": "basic"}} == app_json["formation"]
+    """One worker dyno of size basic; the web process (the log drain's receiver) is off until turned on."""
+    assert {"worker": {"quantity": 1, "size": "basic"}, "web": {"quantity": 0, "size": "basic"}} == app_json[
+        "formation"
+    ]
 
 
 def test_app_json_requires_what_its_defaults_need(app_json: dict[str, Any]) -> None:

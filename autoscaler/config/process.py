@@ -103,6 +103,7 @@ class ProcessConfig(BaseModel):
             jobs_per_dyno=self.jobs_per_dyno,
             max_latency=self.max_latency,
             queue_time_ms=self.queue_time_ms,
+            response_time_ms=self.response_time_ms,
             tolerance=self.tolerance,
             concurrency=self.concurrency,
             job_duration=self.job_duration,

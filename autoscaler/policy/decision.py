@@ -14,6 +14,7 @@ class Reason(StrEnum):
     """Why a decision came out as it did. Logged as ``reason=``."""
 
     SCALE_UP = "scale_up"
+    SCALE_UP_MEMORY = "scale_up_memory"
     SCALE_DOWN = "scale_down"
     WITHIN_TARGET = "within_target"
     HELD_DOWNSCALE_DELAY = "held_downscale_delay"
@@ -76,6 +77,10 @@ class ProcessState:
     arrival_rate: float | None = None
     per_dyno_rate: float | None = None
     correction: float = 1.0
+    """The web (or router) model's correction of the app time in the queue wait it predicts."""
+    app_time: float | None = None
+    """router: the mean app time in ms, learned from quiet readings (where the response time is
+    almost all app time)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,14 +32,14 @@ def decide(obs: Observation, state: ProcessState, config: EngineConfig, now: flo
     if unknown is not None:
         return _hold_unknown(tick, replace(state, failures=state.failures + 1), unknown)
     state = learn(tick.reading, replace(state, failures=0), tick.ready, config)
-    wants = recommend(tick.reading, config, tick.ready, state)
+    wants = recommend(tick.reading, config, tick.ready, state, tick.obs.size)
     needed = missing(tick.reading, config)
     if not wants or (needed and max(w.dynos for w in wants) <= tick.current):
         why = f"{', '.join(needed) or 'signal'} unknown: holding"
         return tick.decision(Outcome(tick.span.clamp(tick.current), Reason.HELD_SIGNAL_UNKNOWN, why)), state
     best = max(wants, key=lambda w: w.dynos)
     state = remember(tick, state, best.dynos, any(w.burst for w in wants))
-    outcome = stabilise(tick, state, best.dynos, best.why)
+    outcome = stabilise(tick, state, best.dynos, best.why, best.reason)
     outcome = hold_manual(tick, state, outcome)
     outcome = _resized(tick, tick.span.bound(outcome, tick.current))
     return tick.decision(outcome, best.dynos), state

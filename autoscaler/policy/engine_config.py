@@ -29,7 +29,9 @@ class EngineConfig:
     field are those of the ``ProcessConfig`` field of the same name."""
 
     web: bool
-    """A web process (its readings carry queue time, request rate and app time)."""
+    """A web process read through the middleware (its readings carry queue time, request rate and app
+    time). A ``router`` process is not: its readings carry response time, and it is scaled on
+    ``response_time_ms``."""
     min_dynos: int
     max_dynos: int
     size: str | None
@@ -39,6 +41,8 @@ class EngineConfig:
     jobs_per_dyno: float | None
     max_latency: float | None
     queue_time_ms: float | None
+    response_time_ms: float | None = None
+    """router: the p95 response time (the router's ``service``) to keep under, in ms."""
     tolerance: float
     # capacity of one dyno
     concurrency: int

@@ -1,6 +1,8 @@
 """What the engine learns from successive readings: the arrival rate, the per-dyno throughput of a
-worker, and the correction of a web app's time that makes the random-routing model predict the queue
-time actually observed. Each is a smoothed (EWMA) value kept in :class:`ProcessState`."""
+worker, the correction of a web app's time that makes the random-routing model predict the queue
+time actually observed, and for a ``router`` process the app time (from quiet readings) and the
+correction that makes the response-time model (:mod:`.response`) predict the p95 observed. Each is
+a smoothed (EWMA) value kept in :class:`ProcessState`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, replace
 from autoscaler import queueing
 from autoscaler.policy.decision import ProcessState
 from autoscaler.policy.engine_config import EngineConfig
+from autoscaler.policy.response import ResponseModel, fit_app, fit_correction
 from autoscaler.signals import Reading
 
 EWMA_WEIGHT = 0.3
@@ -52,12 +55,13 @@ def learn(reading: Reading, state: ProcessState, serving: int, config: EngineCon
         return state  # a reading already learned from (or an older one) teaches nothing new
     sample = _Sample.of(reading, state, serving * config.concurrency)
     previous = (reading.at, reading.depth, reading.latency or 0.0) if reading.depth is not None else state.previous
+    learned = learn_response(reading, config, state, serving)
     return replace(
-        state,
+        learned,
         arrival_rate=_arrivals(sample, state, config),
         per_dyno_rate=_throughput(sample, state, serving),
         previous=previous,
-        correction=correct_model(reading, config, state, serving),
+        correction=correct_model(reading, config, learned, serving),
     )
 
 
@@ -169,3 +173,26 @@ class _Model:
             else:
                 high = mid
         return math.sqrt(low * high)
+
+
+def learn_response(reading: Reading, config: EngineConfig, state: ProcessState, serving: int) -> ProcessState:
+    """A router process: learn the app time from a quiet reading, else the correction, so the
+    response-time model predicts the p95 observed at the ``serving`` dynos (see :mod:`.response`).
+    The first reading gives the app time whatever the load (too high under load: more dynos, and
+    the next quiet readings bring it down)."""
+    p95 = reading.response_time_p95
+    if config.response_time_ms is None or reading.rate is None or reading.rate <= 0 or not p95 or serving <= 0:
+        return state
+    k = config.processes_per_dyno or 1
+    per_dyno = reading.rate / serving
+    observed = p95 / 1000
+    if state.app_time is None:
+        return replace(state, app_time=fit_app(k, per_dyno, state.correction, observed) * 1000)
+    model = ResponseModel(k, state.app_time / 1000, state.correction)
+    if model.quiet(per_dyno) or observed <= model.app_p95:
+        app_ms = fit_app(k, per_dyno, state.correction, observed) * 1000
+        return replace(state, app_time=ewma(state.app_time, app_ms))
+    fitted = fit_correction(k, per_dyno, model.app_s, observed)
+    return replace(
+        state, correction=math.exp((1 - EWMA_WEIGHT) * math.log(state.correction) + EWMA_WEIGHT * math.log(fitted))
+    )

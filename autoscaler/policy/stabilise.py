@@ -82,20 +82,21 @@ def mark_applied(state: ProcessState, previous: int, quantity: int, now: float, 
 # --- the steps of a decision -----------------------------------------------------------------
 
 
-def stabilise(tick: Tick, state: ProcessState, raw: int, why: str) -> Outcome:
-    """The quantity to go to from the recommendation ``raw`` (already in ``state.history``)."""
+def stabilise(tick: Tick, state: ProcessState, raw: int, why: str, reason: Reason = Reason.SCALE_UP) -> Outcome:
+    """The quantity to go to from the recommendation ``raw`` (already in ``state.history``); ``reason``
+    is that of a scale-up to it (``scale_up``, or ``scale_up_memory``)."""
     if raw > tick.current:
-        return _scale_up(tick, raw, why)
+        return _scale_up(tick, raw, why, reason)
     if raw < tick.current:
         return _scale_down(tick, state, why)
     return Outcome(tick.current, Reason.WITHIN_TARGET, why)
 
 
-def _scale_up(tick: Tick, raw: int, why: str) -> Outcome:
+def _scale_up(tick: Tick, raw: int, why: str, reason: Reason) -> Outcome:
     current, config = tick.current, tick.config
     up_limit = current + max(config.scale_up_dynos, math.ceil(current * config.scale_up_percent / 100))
     if raw <= up_limit:
-        return Outcome(raw, Reason.SCALE_UP, why)
+        return Outcome(raw, reason, why)
     return Outcome(up_limit, Reason.SCALE_UP_LIMITED, f"{why}; at most +{up_limit - current} per tick")
 
 

@@ -60,5 +60,7 @@ class Tick:
         }
         if self.config.web:
             inputs.update(rate=reading.rate, queue_time_p95=reading.queue_time_p95, app_time=reading.app_time)
+        elif self.config.response_time_ms is not None:
+            inputs.update(rate=reading.rate, response_time_p95=reading.response_time_p95)
         inputs.update(min=self.span.low, max=self.span.high)
         return inputs

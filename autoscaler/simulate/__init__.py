@@ -1,10 +1,13 @@
 """The ``simulate`` command: what each policy would have done to a workload, offline.
 
 ``python -m autoscaler simulate [--scenario NAME | --trace FILE] [--kind web|worker]
-[--policy NAME[,NAME...]] [--config FILE | --env-file FILE [--process TYPE]] [--seed N] [--hours H]
-[--json] [--plot FILE.png]`` plus flags for the process (``--service-ms``,
+[--signal web|router] [--policy NAME[,NAME...]] [--config FILE | --env-file FILE [--process TYPE]]
+[--seed N] [--hours H] [--json] [--plot FILE.png]`` plus flags for the process (``--service-ms``,
 ``--processes-per-dyno``/``--concurrency``, ``--size``, ``--min-dynos``, ``--max-dynos``,
-``--queue-time-ms``/``--max-latency``, ``--jobs-per-dyno``, ``--interval``, ``--api-failures``).
+``--queue-time-ms``/``--response-time-ms``/``--max-latency``, ``--jobs-per-dyno``, ``--interval``,
+``--api-failures``). ``--signal router`` feeds ``ours`` what the ``router`` source reads (the
+response time Heroku's router logs) with a ``RESPONSE_TIME_MS`` target, and judges every policy
+on it.
 Every value has a documented default (:mod:`autoscaler.simulate.settings`) printed at the top
 of the report; a ``--config`` JSON object sets the same values and any engine field of the
 process configuration (``downscale_delay``, ``tolerance``, ...); ``--env-file`` takes them, and

@@ -25,6 +25,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     load.add_argument("--trace", metavar="FILE", help="CSV with the header t,arrivals_per_s[,service_ms]")
     load.add_argument("--kind", metavar="web|worker", help="process kind (default web; batch-dump is worker)")
+    load.add_argument(
+        "--signal",
+        metavar="web|router",
+        help="web: what ours reads and the SLO is of: queue time from the middleware (web, the default) or "
+        "response time from Heroku's router (router; the default for an --env-file router process)",
+    )
     load.add_argument("--hours", metavar="H", help="length of the run (default: the scenario's or the trace's)")
     load.add_argument("--seed", metavar="N", help="seed of every random draw (default 1)")
     process = parser.add_argument_group("process (defaults printed at the top of the report)")
@@ -43,6 +49,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     process.add_argument("--min-dynos", metavar="N", help="MIN_DYNOS")
     process.add_argument("--max-dynos", metavar="N", help="MAX_DYNOS")
     process.add_argument("--queue-time-ms", metavar="MS", help="web: target p95 request queue time")
+    process.add_argument(
+        "--response-time-ms",
+        metavar="MS",
+        help="web, --signal router: target p95 response time (default: that of a 50 ms p95 queue wait, "
+        "or of --queue-time-ms)",
+    )
     process.add_argument("--max-latency", metavar="S", help="worker: seconds the oldest job may wait")
     process.add_argument("--jobs-per-dyno", metavar="N", help="worker: JOBS_PER_DYNO target (default none)")
     process.add_argument("--interval", metavar="S", help="seconds between the daemon's ticks (default 15)")
@@ -70,7 +82,7 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     env_process = options.env_process(args)
     kind, name = options.kind_and_scenario(args, env_process)
     config = options.sim_config(args, kind, env_process)
-    names = options.policy_names(args.policy, kind)
+    names = options.policy_names(args.policy, kind, config.signal)
     if args.plot is not None:
         plot.check(args.plot)
     workload = options.workload(args, kind, name, config)

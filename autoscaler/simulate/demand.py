@@ -8,7 +8,9 @@ alone, so it is the same for every policy, and clamped to ``[MIN_DYNOS, MAX_DYNO
 * **Web**: per second, the fewest dynos N for which N random-routed M/M/k queues keep
   P(queue wait > target) ≤ 5 % (:func:`autoscaler.queueing.dynos_for_random_routing`).
   Per minute, the fewest constant N whose share of requests above the target over the
-  minute is ≤ 5 %, i.e. whose 1-minute p95 meets the SLO.
+  minute is ≤ 5 %, i.e. whose 1-minute p95 meets the SLO. With the router's signal the target is
+  the p95 response time (queue wait plus app time, :class:`autoscaler.policy.response.ResponseModel`)
+  and the share is that of requests whose response time is above it.
 * **Workers**: each second's work (jobs × job duration) must start within MAX_LATENCY of
   its arrival, so it is spread evenly over the MAX_LATENCY after it; work beyond
   ``MAX_DYNOS`` is carried to the next second. Per minute, the largest second.
@@ -21,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from autoscaler import queueing
+from autoscaler.policy.response import ResponseModel
 from autoscaler.simulate.settings import SimConfig
 from autoscaler.simulate.workloads import Workload
 
@@ -35,7 +38,11 @@ def web_per_second(workload: Workload, config: SimConfig) -> list[int]:
     for rate, service_s in zip(workload.rate, workload.service_s, strict=True):
         key = (rate, service_s)
         if key not in cache:
-            found = queueing.dynos_for_random_routing(rate, service_s, config.per_dyno, config.target_s)
+            if config.router:
+                model = ResponseModel(config.per_dyno, service_s)
+                found = model.dynos(rate, config.target_s, queueing.MAX_DYNOS_SEARCHED) if rate > 0 else 1
+            else:
+                found = queueing.dynos_for_random_routing(rate, service_s, config.per_dyno, config.target_s)
             cache[key] = _clamp(config.max_dynos if found is None else found, config)
         needs.append(cache[key])
     return needs
@@ -47,7 +54,10 @@ def _minute_share(dynos: int, seconds: Sequence[tuple[float, float]], config: Si
         return 0.0
     over = 0.0
     for rate, service_s in seconds:
-        over += rate * queueing.wait_tail(config.per_dyno, rate / dynos, service_s, config.target_s)
+        if config.router:
+            over += rate * queueing.response_tail(config.per_dyno, rate / dynos, service_s, config.target_s)
+        else:
+            over += rate * queueing.wait_tail(config.per_dyno, rate / dynos, service_s, config.target_s)
     return over / total
 
 

@@ -10,9 +10,9 @@ and ``HEROKU_APP_NAME`` are dropped unread; no value of the file is ever printed
 
 One process type is simulated (``--process`` picks it when the file configures several). Its
 settings become the values of the run, named in problems by their variables: the process's kind
-(from its ``SOURCE`` unless ``--kind`` says), targets, bounds, size, every engine setting it
-sets, ``WINDOW``, ``AUTOSCALER_INTERVAL``, and the app's ``AUTOSCALER_MAX_MONTHLY_COST`` and
-``AUTOSCALER_PRICES``.
+(from its ``SOURCE`` unless ``--kind`` says; a ``router`` process is web, on the router's signal
+unless ``--signal`` says), targets, bounds, size, every engine setting it sets, ``WINDOW``,
+``AUTOSCALER_INTERVAL``, and the app's ``AUTOSCALER_MAX_MONTHLY_COST`` and ``AUTOSCALER_PRICES``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from autoscaler import sizes
 from autoscaler.config import ProcessConfig, Settings, load_settings, process_var
 from autoscaler.errors import ConfigError
 from autoscaler.policy import EngineConfig, monthly_price
+from autoscaler.simulate.settings import Signal
 from autoscaler.simulate.workloads import Kind
 
 FLAG = "--env-file"
@@ -37,7 +38,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineConfig)) & set(ProcessConfig.model_fields)
 """The process settings the engine reads (the source's own, such as URL or QUEUES, are not simulated)."""
 _KIND_FIELDS: dict[Kind, tuple[str, ...]] = {
-    "web": ("queue_time_ms", "processes_per_dyno", "window"),
+    "web": ("queue_time_ms", "response_time_ms", "processes_per_dyno", "window"),
     "worker": ("max_latency", "concurrency", "jobs_per_dyno"),
 }
 _COMMON_FIELDS = ("min_dynos", "max_dynos", "size")
@@ -91,11 +92,16 @@ class EnvProcess:
 
     @property
     def kind(self) -> Kind | None:
-        """What its source reads: ``web`` for the web source, ``worker`` for a queue's; None for a
-        source the simulation does not model (``--kind`` must then say)."""
-        if self.process.source == "web":
+        """What its source reads: ``web`` for the web and router sources, ``worker`` for a queue's;
+        None for a source the simulation does not model (``--kind`` must then say)."""
+        if self.process.source in {"web", "router"}:
             return "web"
         return "worker" if self.process.source in QUEUE_SOURCES else None
+
+    @property
+    def signal(self) -> Signal:
+        """What the source of a web process reads: the router's response time, or queue time."""
+        return "router" if self.process.source == "router" else "web"
 
     @property
     def others(self) -> list[str]:
@@ -106,18 +112,21 @@ class EnvProcess:
         """The variable behind one value of the run, for problems and the header."""
         return "AUTOSCALER_INTERVAL" if key == "interval" else process_var(self.name, key)
 
-    def values(self, kind: Kind) -> dict[str, Any]:
+    def values(self, kind: Kind, signal: Signal = "web") -> dict[str, Any]:
         """The run's values from the process, keyed as ``--config`` keys them, and every engine setting
         the process sets. Run as another kind (``--kind``), its targets and per-dyno counts do not
-        apply: the run's defaults (or flags) do."""
+        apply: the run's defaults (or flags) do; run on the middleware's signal, RESPONSE_TIME_MS
+        does not."""
         process = self.process
         values: dict[str, Any] = {"interval": _whole_seconds(self.settings.interval)}
         own = _KIND_FIELDS[kind] if kind == self.kind else ()
+        if signal != "router":
+            own = tuple(key for key in own if key != "response_time_ms")
         for key in (*_COMMON_FIELDS, *own):
-            value = getattr(process, key)
+            value = getattr(process, key, None)
             if key == "processes_per_dyno" and value is None:
                 value = 1  # as the engine assumes without PROCESSES_PER_DYNO or WEB_CONCURRENCY
-            if key == "window":
+            if key == "window" and value is not None:
                 value = math.ceil(value)  # as many 5 s slots as the source reads
             if value is not None:
                 values[key] = value

@@ -8,14 +8,19 @@ import math
 
 from autoscaler.simulate import policies
 from autoscaler.simulate.settings import SimConfig
-from autoscaler.simulate.webqueues import GRACE_S, SLOT_S
+from autoscaler.simulate.webqueues import GRACE_S, ROUTER_GRACE_S, SLOT_S
 from autoscaler.simulate.workloads import Workload
 
 
 def header_lines(workload: Workload, config: SimConfig, names: list[str], notes: list[str] | None = None) -> list[str]:
     """What the run assumes, at the top of the report; ``notes`` say where the configuration came from."""
     web = config.kind == "web"
-    if web:
+    if config.router:
+        process = (
+            f"web, {config.per_dyno} processes per dyno, app time {config.service_s * 1000:g} ms, "
+            f"target p95 response time {config.target_s * 1000:.0f} ms (RESPONSE_TIME_MS: queue wait plus app time)"
+        )
+    elif web:
         process = (
             f"web, {config.per_dyno} processes per dyno, app time {config.service_s * 1000:g} ms, "
             f"target p95 queue time {config.target_s * 1000:g} ms"
@@ -32,6 +37,11 @@ def header_lines(workload: Workload, config: SimConfig, names: list[str], notes:
         if web
         else "rq readings live at each tick"
     )
+    if config.router:
+        signal = (
+            f"router readings (response time, from the log drain): the complete {SLOT_S} s slots of the last "
+            f"{config.window_s} s, read {ROUTER_GRACE_S} s after"
+        )
     lines = [
         f"workload: {workload.description}; seed {config.seed}",
         *(notes or []),
@@ -50,7 +60,12 @@ def header_lines(workload: Workload, config: SimConfig, names: list[str], notes:
             f"budget: AUTOSCALER_MAX_MONTHLY_COST ${config.max_monthly_cost:g}/month caps ours "
             f"({most}never below MIN_DYNOS); the baselines have none"
         )
-    if "heroku-native" in names:
+    if "heroku-native" in names and config.router:
+        lines.append(
+            f"heroku-native: desired p95 response {policies.response_target_ms(config):.0f} ms (RESPONSE_TIME_MS), "
+            f"down-steps {policies.HEROKU_DOWN_SPACING} s apart"
+        )
+    elif "heroku-native" in names:
         lines.append(
             f"heroku-native: desired p95 response {policies.response_target_ms(config):.0f} ms "
             f"(the queue-time target's equivalent), down-steps {policies.HEROKU_DOWN_SPACING} s apart"

@@ -18,7 +18,7 @@ from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
 from autoscaler.policy import size_limit
 from autoscaler.simulate import envfile, policies, report, workloads
-from autoscaler.simulate.settings import DEFAULTS, SimConfig
+from autoscaler.simulate.settings import DEFAULTS, SIGNALS, Signal, SimConfig
 from autoscaler.simulate.workloads import Kind, Workload
 
 MAX_HOURS = workloads.MAX_DURATION_S / 3600
@@ -27,11 +27,12 @@ MAX_PROCESSES = 1000
 _SIM_KEYS = {"service_ms", "interval", "api_failures", "killed_jobs"}
 """``--config`` keys of the simulation itself."""
 _OWN_KEYS = {"min_dynos", "max_dynos", "size", "queue_time_ms", "max_latency", "jobs_per_dyno"}
-_OWN_KEYS |= {"processes_per_dyno", "concurrency", "window"}
+_OWN_KEYS |= {"processes_per_dyno", "concurrency", "window", "response_time_ms"}
 """``--config`` keys of the run itself (``window``: the web source's); every other ProcessConfig field
 goes to the engine as it is."""
 _KIND_KEYS: dict[str, Kind] = {
     "queue_time_ms": "web",
+    "response_time_ms": "web",
     "processes_per_dyno": "web",
     "window": "web",
     "max_latency": "worker",
@@ -39,6 +40,8 @@ _KIND_KEYS: dict[str, Kind] = {
     "jobs_per_dyno": "worker",
 }
 """Keys, and their flags, that apply to one kind of process only (``window`` has no flag)."""
+APP_P95_FACTOR = math.log(20)
+"""p95 / mean of the simulated (exponential) app time."""
 
 
 def _number(
@@ -154,6 +157,19 @@ def kind_and_scenario(args: argparse.Namespace, env: envfile.EnvProcess | None =
     return kind, name
 
 
+def signal_of(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None = None) -> Signal:
+    """What ours reads of a web process: --signal, else that of the --env-file process (``router``
+    for a router process), else the middleware's (``web``)."""
+    raw = getattr(args, "signal", None)
+    if raw is not None and raw not in SIGNALS:
+        raise ConfigError([f"--signal: must be web or router, got {raw!r}"])
+    if raw is not None and kind != "web":
+        raise ConfigError([f"--signal: applies to web processes; this run is {kind}"])
+    if raw == "router" or (raw is None and env is not None and kind == "web" and env.signal == "router"):
+        return "router"
+    return "web"
+
+
 def _flag(key: str) -> str:
     """The flag of a ``--config`` key: ``--service-ms`` for ``service_ms``."""
     return "--" + key.replace("_", "-")
@@ -169,9 +185,9 @@ class _Given:
     """How a problem names a value of the file."""
 
     @classmethod
-    def of(cls, args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None) -> _Given:
+    def of(cls, args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None, signal: Signal) -> _Given:
         if env is not None:
-            return cls(args, env.values(kind), lambda key: f"{envfile.FLAG}: {env.variable(key)}")
+            return cls(args, env.values(kind, signal), lambda key: f"{envfile.FLAG}: {env.variable(key)}")
         return cls(args, _config_file(args.config), lambda key: f"--config: {key}")
 
     def flagged(self, key: str) -> object:
@@ -203,15 +219,40 @@ def _kind_problems(given: _Given, kind: Kind) -> list[str]:
     return problems
 
 
+def _signal_problems(given: _Given, kind: Kind, signal: Signal) -> list[str]:
+    """A response-time target given for a run on the middleware's signal."""
+    if kind != "web" or signal == "router" or given.value("response_time_ms")[1] is None:
+        return []
+    return [f"{given.name('response_time_ms')}: applies to the router's signal (--signal router)"]
+
+
+def _router_target(problems: list[str], given: _Given, per_dyno: int, service_ms: float, target: float | None) -> float:
+    """RESPONSE_TIME_MS: given, else the p95 response time (whole ms) of a dyno whose p95 queue wait is
+    the queue-time target (QUEUE_TIME_MS, default 50 ms); it must be above the app's own p95."""
+    if target is None:
+        queue = _number(problems, *given.value("queue_time_ms"))
+        queue_ms = DEFAULTS["web"].target if queue is None else queue
+        target = float(round(policies.queue_equivalent_ms(per_dyno, service_ms / 1000, queue_ms / 1000)))
+    own = service_ms * APP_P95_FACTOR
+    if target <= own:
+        problems.append(
+            f"{given.name('response_time_ms')}: {target:g} ms is not above the p95 of the app time alone "
+            f"({own:.0f} ms for a mean of {service_ms:g} ms): no number of dynos meets it"
+        )
+    return target
+
+
 def sim_config(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None = None) -> SimConfig:
     """The run's configuration: flags, else the file given (--config or --env-file), else the defaults."""
-    given = _Given.of(args, kind, env)
+    signal = signal_of(args, kind, env)
+    router = signal == "router"
+    given = _Given.of(args, kind, env, signal)
     file = given.file
-    problems = _kind_problems(given, kind)
+    problems = _kind_problems(given, kind) + _signal_problems(given, kind, signal)
     defaults = DEFAULTS[kind]
     web = kind == "web"
     per_dyno_key = "processes_per_dyno" if web else "concurrency"
-    target_key = "queue_time_ms" if web else "max_latency"
+    target_key = "response_time_ms" if router else "queue_time_ms" if web else "max_latency"
     per_dyno = _whole(problems, *given.value(per_dyno_key), low=1)
     service_ms = _number(problems, *given.value("service_ms"))
     min_dynos = _whole(problems, *given.value("min_dynos"), low=0)
@@ -240,6 +281,10 @@ def sim_config(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | N
     high = defaults.max_dynos if max_dynos is None else max_dynos
     if high < max(low, 1):
         problems.append(f"--max-dynos: must be >= --min-dynos ({low}) and >= 1, got {high}")
+    if router:
+        target = _router_target(
+            problems, given, per_dyno or defaults.per_dyno, service_ms or defaults.service_ms, target
+        )
     if problems or size is None:
         raise ConfigError(problems)
     target_value = defaults.target if target is None else target
@@ -264,6 +309,7 @@ def sim_config(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | N
         target_in_engine=env is None or args.max_latency is not None or env.target_in_engine(kind),
         max_monthly_cost=None if env is None else env.settings.max_monthly_cost,
         prices={} if env is None else env.prices(),
+        signal=signal,
     )
     process = config.process_config()  # validates the engine fields now, naming them
     return _within_heroku_limit(config, process)
@@ -289,16 +335,21 @@ def workload(args: argparse.Namespace, kind: Kind, name: str | None, config: Sim
     return workloads.parse_trace(_read("--trace", args.trace), args.trace, kind, config.service_s, hours)
 
 
-def policy_names(raw: str | None, kind: Kind) -> list[str]:
-    """The policies --policy names, in its order (default all of the kind); the reference always runs."""
+def policy_names(raw: str | None, kind: Kind, signal: Signal = "web") -> list[str]:
+    """The policies --policy names, in its order (default all of the kind and signal); the reference
+    always runs."""
     if raw is None or raw.strip() == "all":
-        return list(policies.POLICIES[kind])
+        return list(policies.ROUTER_POLICIES if kind == "web" and signal == "router" else policies.POLICIES[kind])
     names = [name.strip().lower() for name in raw.split(",") if name.strip()]
     known = (*policies.ALL_POLICIES, report.REFERENCE)
     problems = [f"--policy: unknown policy {name!r}; known: {', '.join(known)}" for name in names if name not in known]
     for name in names:
         if name in policies.ALL_POLICIES and name not in policies.POLICIES[kind]:
             problems.append(f"--policy: {name} models {'web' if kind == 'worker' else 'worker'} processes only")
+        elif (
+            kind == "web" and signal == "router" and name in set(policies.POLICIES[kind]) - {*policies.ROUTER_POLICIES}
+        ):
+            problems.append(f"--policy: {name} scales on queue time from its own middleware, not with --signal router")
     if not names:
         problems.append("--policy: names no policy")
     if problems:

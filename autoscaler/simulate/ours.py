@@ -9,8 +9,9 @@ included), one PATCH, and the daemon's own handling of failed calls. Only its ed
   PATCH sets it. A call that :class:`~autoscaler.simulate.streams.ApiFaults` fails raises the
   client's own :class:`~autoscaler.errors.ServerError` (a 503, as the client raises it once its
   retries are spent), so the daemon's failure handling runs as it does in production.
-* :class:`SimulatedSource` is the process's signal source: what the ``web`` source would read of
-  the simulated request slots, or the ``rq`` source of the simulated queue.
+* :class:`SimulatedSource` is the process's signal source: what the ``web`` source (or, with the
+  router's signal, the ``router`` source) would read of the simulated request slots, or the ``rq``
+  source of the simulated queue.
 * :class:`SimClock`: ``time()`` is the run's wall clock (:data:`START_EPOCH` + the second),
   ``monotonic()`` the second.
 
@@ -128,6 +129,8 @@ class Ours:
     def reading(self, system: System, second: int, at: float) -> Reading:
         """What the process's source reports at ``second`` (``at`` on the wall clock)."""
         if isinstance(system, WebQueues):
+            if self.config.router:
+                return system.router_reading(second, at, self.config.window_s)
             return system.reading(second, at, self.config.window_s)
         return system.reading(second, at)
 

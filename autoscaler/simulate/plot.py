@@ -1,11 +1,11 @@
 """The ``--plot`` picture: what each policy did, readable without the table beside it.
 
 Three panels over time, sharing one time axis: the load; the serving dynos of each policy
-over the clairvoyant demand (shaded); and the queue (web: the 1-minute p95 queue time;
-workers: the oldest job's wait), with the target. ``ours`` is drawn last, thick and in a
-colour no baseline uses. Values above the queue panel's scale are drawn at its top edge and
-marked with ▲. The panel to the right holds the key and, per policy, the SLO minutes and
-cost of the run, then what the numbers mean.
+over the clairvoyant demand (shaded); and the queue (web: the 1-minute p95 queue time, or
+response time with the router's signal; workers: the oldest job's wait), with the target.
+``ours`` is drawn last, thick and in a colour no baseline uses. Values above the queue panel's
+scale are drawn at its top edge and marked with ▲. The panel to the right holds the key and, per
+policy, the SLO minutes and cost of the run, then what the numbers mean.
 
 matplotlib is imported only here, and only when a plot is asked for: the simulation itself
 needs nothing beyond the daemon's own requirements. :func:`check` validates the path
@@ -240,7 +240,10 @@ def _queue(axes: Axes, inputs: Inputs, runs: Sequence[Run], web: bool) -> dict[s
     unit = "ms" if web else "s"
     ticks = [target * i for i in range(CEILING + 1)]
     axes.set_yticks(ticks, [f"{t:g}" for t in ticks[:-1]] + [f"{ticks[-1]:g}+"])
-    if web:
+    if inputs.config.router:
+        axes.set_ylabel("p95 response time\n(ms, per minute)")
+        what = f"response time (queue wait + app time), p95 of each minute; dashed: the {target:g} ms target"
+    elif web:
         axes.set_ylabel("p95 queue time\n(ms, per minute)")
         what = f"request queue time, p95 of each minute; dashed: the {target:g} ms target"
     else:
@@ -333,7 +336,10 @@ def _notes(inputs: Inputs, summaries: Sequence[Summary], clipped: dict[str, tupl
     web = config.kind == "web"
     low, high = min(workload.service_s, default=config.service_s), max(workload.service_s, default=config.service_s)
     service = f"{low * 1000:g}" if low == high else f"{low * 1000:g}-{high * 1000:g}"
-    if web:
+    if config.router:
+        slo = f"SLO minute: a minute whose p95 response time is above {config.target_s * 1000:.0f} ms."
+        process = f"{config.per_dyno} processes per dyno, {service} ms app time"
+    elif web:
         slo = f"SLO minute: a minute whose p95 request queue time is above {config.target_s * 1000:g} ms."
         process = f"{config.per_dyno} processes per dyno, {service} ms app time"
     else:

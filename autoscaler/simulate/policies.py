@@ -19,12 +19,15 @@ run and never tuned to a result:
     the measured throughput (Heroku's model is undocumented: here the random-routing model,
     N independent M/M/k queues, with the measured app time). The response-time target is calibrated to the queue-time
     SLO: the p95 response time of a dyno whose p95 queue wait is exactly the target, so N*
-    is the SLO-meeting count. Scale-down waits :data:`HEROKU_DOWN_SPACING` s after any event
-    ("less aggressive"; Heroku's value is not published). At least 1 dyno. No Platform API
+    is the SLO-meeting count. With the router's signal (``--signal router``) the run's target is
+    that p95 response time itself (RESPONSE_TIME_MS), and N* the fewest dynos whose p95 response
+    time (wait plus app time) meets it. Scale-down waits :data:`HEROKU_DOWN_SPACING` s after any
+    event ("less aggressive"; Heroku's value is not published). At least 1 dyno. No Platform API
     calls: it runs inside Heroku.
 ``judoscale-like``
     Every 10 s on the last complete 10 s bucket, reported 10 s late: web the bucket's p95
-    queue time, workers the oldest job's age. Band: up = the target, down = half of it.
+    queue time (from its own middleware: not run with the router's signal), workers the
+    oldest job's age. Band: up = the target, down = half of it.
     Above up: +1 (first upscale immediate, then at most one per
     :data:`JUDOSCALE_UPSCALE_EVERY` s). All buckets below down for 10 min: −1, then −1 every
     10 min. Formation reads are not counted (the service's cadence is not published).
@@ -53,6 +56,7 @@ from typing import Protocol
 
 from autoscaler import queueing
 from autoscaler.errors import ConfigError
+from autoscaler.policy.response import ResponseModel
 from autoscaler.simulate.model import Formation, Platform, System
 from autoscaler.simulate.ours import Ours
 from autoscaler.simulate.settings import START_EPOCH, SimConfig
@@ -77,7 +81,15 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "worker": ("ours", "static-peak", "hpa", "judoscale-like", "keda"),
 }
 """The policies run for each kind of process, in report order (the clairvoyant line is always added)."""
+ROUTER_POLICIES = ("ours", "static-peak", "hpa", "heroku-native")
+"""The policies run for a web process on the router's signal: judoscale-like reads queue time from
+its own middleware, which the router's lines do not carry."""
 ALL_POLICIES = ("ours", "static-peak", "hpa", "heroku-native", "judoscale-like", "keda")
+
+
+def available(config: SimConfig) -> tuple[str, ...]:
+    """The policies a run of ``config`` compares by default, in report order."""
+    return ROUTER_POLICIES if config.router else POLICIES[config.kind]
 
 
 class Policy(Protocol):
@@ -251,9 +263,13 @@ class HerokuNative(_Base):
         reading = system.reading(now, START_EPOCH + now, self.config.window_s)
         if reading.rate is None or not reading.app_time:
             return None
-        found = queueing.dynos_for_random_routing(
-            reading.rate, reading.app_time / 1000, self.config.per_dyno, self.config.target_s
-        )
+        if self.config.router:
+            model = ResponseModel(self.config.per_dyno, reading.app_time / 1000)
+            found = model.dynos(reading.rate, self.config.target_s, queueing.MAX_DYNOS_SEARCHED)
+        else:
+            found = queueing.dynos_for_random_routing(
+                reading.rate, reading.app_time / 1000, self.config.per_dyno, self.config.target_s
+            )
         need = self.clamp(self.config.max_dynos if found is None else found, max(1, self.config.min_dynos))
         current = formation.quantity
         if need > current and now - self.last_event >= HEROKU_UP_SPACING:
@@ -267,12 +283,19 @@ class HerokuNative(_Base):
 
 
 def response_target_ms(config: SimConfig) -> float:
-    """heroku-native's desired p95 response time: that of a dyno whose p95 queue wait is the target."""
-    k, service_s = config.per_dyno, config.service_s
+    """heroku-native's desired p95 response time: that of a dyno whose p95 queue wait is the target
+    (with the router's signal, the target itself)."""
+    if config.router:
+        return config.target_s * 1000
+    return queue_equivalent_ms(config.per_dyno, config.service_s, config.target_s)
+
+
+def queue_equivalent_ms(k: int, service_s: float, queue_target_s: float) -> float:
+    """The p95 response time of a dyno of ``k`` processes whose p95 queue wait is ``queue_target_s``."""
     low, high = 0.0, k / service_s
     for _ in range(60):  # the highest per-dyno rate that still meets the queue-time target
         middle = (low + high) / 2
-        if queueing.wait_tail(k, middle, service_s, config.target_s) <= 1 - queueing.DEFAULT_QUANTILE:
+        if queueing.wait_tail(k, middle, service_s, queue_target_s) <= 1 - queueing.DEFAULT_QUANTILE:
             low = middle
         else:
             high = middle
@@ -330,6 +353,8 @@ def make(name: str, config: SimConfig) -> Policy:
     if name not in POLICIES[config.kind]:
         only = "web" if name == "heroku-native" else "worker"
         raise ConfigError([f"--policy: {name} models {only} processes only; this run is {config.kind}"])
+    if name not in available(config):
+        raise ConfigError([f"--policy: {name} scales on queue time from its own middleware, not with --signal router"])
     policies: dict[str, Callable[[SimConfig], Policy]] = {
         "ours": Ours,
         "static-peak": StaticPeak,

@@ -1,8 +1,9 @@
 """What ``simulate`` prints: the summary per policy, as a table and as JSON (the plot is :mod:`.plot`).
 
-Per policy: SLO-violation minutes (web: the 1-minute p95 queue time above the target;
-workers: the oldest job older than MAX_LATENCY at some point of the minute), the share of
-requests or jobs that waited longer than the target, the cost in USD from billed
+Per policy: SLO-violation minutes (web: the 1-minute p95 queue time, or response time with the
+router's signal, above the target; workers: the oldest job older than MAX_LATENCY at some point
+of the minute), the share of requests or jobs that waited longer than the target, the cost in
+USD from billed
 dyno-seconds, its difference to the clairvoyant cost, the SPEC RG elasticity metrics
 against the clairvoyant demand, scale actions per hour, Platform API calls, and (in JSON)
 the largest formation of the run.

@@ -38,7 +38,8 @@ class Run:
     quantity: list[int] = field(default_factory=list)
     """The formation's quantity at the end of each minute (booting dynos included)."""
     queue: list[float | None] = field(default_factory=list)
-    """Per minute: web, the p95 queue time in ms; workers, the oldest job's largest age in s."""
+    """Per minute: web, the p95 queue time (response time with the router's signal) in ms; workers, the
+    oldest job's largest age in s."""
     violated: list[bool] = field(default_factory=list)
     peak_dynos: int = 0
     """The largest quantity of the formation (booting dynos included)."""
@@ -76,7 +77,7 @@ class Inputs:
 def _system(inputs: Inputs, serving: int) -> System:
     config, duration = inputs.config, inputs.workload.duration
     if inputs.workload.kind == "web":
-        return WebQueues(config.per_dyno, config.target_s, duration, serving, inputs.noise)
+        return WebQueues(config.per_dyno, config.target_s, duration, serving, inputs.noise, response=config.router)
     return WorkerQueue(config.per_dyno, config.target_s, duration, serving, config.killed_jobs == "requeue")
 
 

@@ -43,6 +43,10 @@ DEFAULTS: dict[Kind, KindDefaults] = {
 }
 
 KilledJobs = Literal["requeue", "lost"]
+Signal = Literal["web", "router"]
+"""What ``ours`` reads of a web process: the middleware's queue time (the ``web`` source), or
+Heroku's router's response time from the log drain (the ``router`` source)."""
+SIGNALS: tuple[Signal, ...] = ("web", "router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,8 @@ class SimConfig:
     min_dynos: int
     max_dynos: int
     target_s: float
-    """web: the p95 request queue-time target; worker: MAX_LATENCY. Both in seconds."""
+    """web: the p95 request queue-time target (RESPONSE_TIME_MS, the p95 response-time target, with
+    the router's signal); worker: MAX_LATENCY. All in seconds."""
     jobs_per_dyno: float | None = None
     interval: int = 15
     """Seconds between the daemon's ticks (AUTOSCALER_INTERVAL)."""
@@ -83,6 +88,13 @@ class SimConfig:
     """AUTOSCALER_MAX_MONTHLY_COST: the daemon's budget (ours only; the baselines have none)."""
     prices: Mapping[str, float] = field(default_factory=dict)
     """AUTOSCALER_PRICES: USD per month by size, for the daemon's budget."""
+    signal: Signal = "web"
+    """web: what ours reads, and what the SLO is of: queue time (``web``) or response time (``router``)."""
+
+    @property
+    def router(self) -> bool:
+        """A web process scaled on the router's response time."""
+        return self.kind == "web" and self.signal == "router"
 
     @property
     def per_second_usd(self) -> float:
@@ -111,7 +123,9 @@ class SimConfig:
             "max_dynos": self.max_dynos,
             "size": self.size.name,
         }
-        if self.kind == "web":
+        if self.router:
+            fields.update(source="router", response_time_ms=self.target_s * 1000, processes_per_dyno=self.per_dyno)
+        elif self.kind == "web":
             fields.update(source="web", queue_time_ms=self.target_s * 1000, processes_per_dyno=self.per_dyno)
         else:
             target = self.target_s if self.target_in_engine else None

@@ -11,6 +11,15 @@ second's exact tail. For the signal, each second's wait distribution is kept on 
 5-second slots, by the time the request *started* (as the middleware records it, so a backlog
 shows up late, as it does for real), and a reading is what :mod:`autoscaler.signals.web`
 reports: the complete slots of the window, read 3 s after they end; unknown when no dyno served.
+
+With the router's signal (``response``), what is kept, judged and read is the **response time**
+instead, as Heroku's router logs it (``service``): the queue wait plus the app time, exponential
+and independent of the wait, ``P(R > t) = (1 − C)·e^(−t/S) + C·P(W' + A > t)`` with ``W'`` the
+wait of a request that waits; a request waiting behind a backlog adds it. A reading is what
+:mod:`autoscaler.signals.router` reports: rate and response-time quantiles of the complete slots of
+the window, read 5 s after they end; an H12 (a response over 30 s) counts as 30 s; requests with
+no dyno to go to are H14 errors without a time. The SLO is then the share of requests whose
+response time exceeds the target.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ import math
 from array import array
 from collections.abc import Sequence
 
+from autoscaler.drain.wire import H12_MS
 from autoscaler.signals import Reading
+from autoscaler.signals.router import GRACE_SECONDS as ROUTER_GRACE_SECONDS
 from autoscaler.signals.web import GRACE_SECONDS
 from autoscaler.signals.webwire import SLOT_SECONDS
 
@@ -27,6 +38,10 @@ SLOT_S = SLOT_SECONDS
 """Width of one slot of web samples, as the middleware writes them."""
 GRACE_S = int(GRACE_SECONDS)
 """A slot is read once it ended this long ago, as the ``web`` source does."""
+ROUTER_GRACE_S = int(ROUTER_GRACE_SECONDS)
+"""A slot is read once it ended this long ago, as the ``router`` source does."""
+TIMEOUT_S = H12_MS / 1000
+"""The router ends a request after 30 s (H12), and the drain counts it as a 30 s response."""
 QUANTILE = 0.95
 GRID: tuple[float, ...] = (0.0, *(0.001 * 1.25**i for i in range(60)))
 """Wait times (seconds) at which each second's queue-wait survival function is kept: 0, then 1 ms
@@ -53,6 +68,29 @@ def survival(waiting: float, drain: float, shift: float) -> list[float]:
     return [1.0 if t < shift else waiting * math.exp(-drain * (t - shift)) for t in GRID]
 
 
+def response_tail(waiting: float, drain: float, service_s: float, t: float) -> float:
+    """P(wait + app time > ``t``): the wait 0 with probability ``1 − waiting``, else exponential of
+    rate ``drain``; the app time exponential of mean ``service_s``, independent of it."""
+    mu = 1.0 / service_s
+    served = math.exp(-mu * t)
+    if waiting <= 0.0:
+        return served
+    if math.isclose(drain, mu, rel_tol=1e-9):
+        both = served * (1.0 + mu * t)
+    else:
+        both = (drain * served - mu * math.exp(-drain * t)) / (drain - mu)
+    return (1.0 - waiting) * served + waiting * both
+
+
+def response_survival(waiting: float, drain: float, service_s: float, shift: float) -> list[float]:
+    """P(R > t) on :data:`GRID` for a wait of ``shift`` plus the M/M/k response time; 0 from
+    :data:`TIMEOUT_S` on (an H12 counts as 30 s)."""
+    return [
+        0.0 if t >= TIMEOUT_S else 1.0 if t < shift else response_tail(waiting, drain, service_s, t - shift)
+        for t in GRID
+    ]
+
+
 def quantile(acc: Sequence[float], weight: float, q: float = QUANTILE) -> float:
     """The q-quantile (seconds) of a mixture whose weighted survival on :data:`GRID` is ``acc``."""
     allowed = 1.0 - q
@@ -75,9 +113,13 @@ def quantile(acc: Sequence[float], weight: float, q: float = QUANTILE) -> float:
 class WebQueues:
     """Random routing to N dynos of k processes, each dyno with its own queue (see the module doc)."""
 
-    def __init__(self, k: int, target_s: float, duration: int, serving: int, noise: Sequence[float]) -> None:
+    def __init__(
+        self, k: int, target_s: float, duration: int, serving: int, noise: Sequence[float], response: bool = False
+    ) -> None:
         self.k = k
         self.target = target_s
+        self.response = response
+        """Keep, judge and read the response time (the router's signal) rather than the queue wait."""
         self.free = serving
         """Dynos with no backlog (their wait is the stationary M/M/k one)."""
         self.backlogged: list[list[float]] = []
@@ -92,6 +134,8 @@ class WebQueues:
         self.b_service = [0.0] * slots
         self.b_busy = [0.0] * slots
         self.b_ready = [0.0] * slots
+        self.b_unserved = [0.0] * slots
+        """Per slot: requests with no dyno to go to (H14)."""
         self.m_weight = [0.0] * minutes
         self.m_over = [0.0] * minutes
         self._key: tuple[float, float, int] | None = None
@@ -139,8 +183,8 @@ class WebQueues:
                 per_dyno = rate / free
                 waiting = erlang_c(self.k, per_dyno * service_s)
                 drain = self.k / service_s - per_dyno
-                self._tail = waiting * math.exp(-drain * self.target)
-                self._vec = survival(waiting, drain, 0.0)
+                self._tail = self._over(waiting, drain, service_s, 0.0)
+                self._vec = self._shape(waiting, drain, service_s, 0.0)
             self._pending += rate
             tail, served, busy, ready = self._tail, rate, rate * service_s, float(free)
         else:
@@ -157,7 +201,10 @@ class WebQueues:
         """A second in which some dyno is (or falls) behind: each group of dynos on its own."""
         dynos = self.serving
         if dynos == 0:
-            return 1.0, 0.0, 0.0, 0.0  # no web dyno: every request fails (H14) and nothing is measured
+            slot = second // SLOT_S
+            if slot < len(self.b_unserved):
+                self.b_unserved[slot] += rate
+            return 1.0, 0.0, 0.0, 0.0  # no web dyno: every request fails (H14) and nothing is timed
         self._flush()
         self._key = None
         per_dyno = rate / dynos
@@ -172,16 +219,16 @@ class WebQueues:
             share = count / dynos
             after = backlog + per_dyno - capacity
             if backlog == 0 and after < 0:
-                tail += share * waiting * math.exp(-drain * self.target)
-                self._add(second // SLOT_S, rate * share, survival(waiting, drain, 0.0))
+                tail += share * self._over(waiting, drain, service_s, 0.0)
+                self._add(second // SLOT_S, rate * share, self._shape(waiting, drain, service_s, 0.0))
                 served += per_dyno * count
                 busy += per_dyno * service_s * count
                 self.free += int(count)
                 continue
             after = max(0.0, after)
             shift = (backlog + after) / 2 / capacity
-            tail += share * (1.0 if shift > self.target else waiting * math.exp(-drain * (self.target - shift)))
-            self._add(int((second + shift) // SLOT_S), rate * share, survival(waiting, drain, shift))
+            tail += share * self._over(waiting, drain, service_s, shift)
+            self._add(int((second + shift) // SLOT_S), rate * share, self._shape(waiting, drain, service_s, shift))
             served += min(capacity, per_dyno + backlog) * count
             busy += min(float(self.k), (per_dyno + backlog) * service_s) * count
             if after > 0:
@@ -189,6 +236,20 @@ class WebQueues:
             else:
                 self.free += int(count)
         return tail, served, busy, float(dynos)
+
+    def _over(self, waiting: float, drain: float, service_s: float, shift: float) -> float:
+        """The share of a second's requests above the target, waiting ``shift`` behind a backlog first."""
+        if shift > self.target:
+            return 1.0
+        if self.response:
+            return response_tail(waiting, drain, service_s, self.target - shift)
+        return waiting * math.exp(-drain * (self.target - shift))
+
+    def _shape(self, waiting: float, drain: float, service_s: float, shift: float) -> list[float]:
+        """The survival function kept for the signal: of the queue wait, or of the response time."""
+        if self.response:
+            return response_survival(waiting, drain, service_s, shift)
+        return survival(waiting, drain, shift)
 
     def _flush(self) -> None:
         if self._pending > 0:
@@ -208,11 +269,12 @@ class WebQueues:
 
     # --- what the signal pipeline sees ---------------------------------------------------
 
-    def window(self, now: int, window_s: int) -> range:
+    def window(self, now: int, window_s: int, grace_s: int = GRACE_S) -> range:
         """The slots a ``web`` source read at ``now`` covers: the complete ones of the last ``window_s``
-        seconds, each read :data:`GRACE_S` after it ended (so the data ends 3-8 s before ``now``)."""
+        seconds, each read ``grace_s`` after it ended (so the data ends 3-8 s before ``now``; the
+        ``router`` source waits :data:`ROUTER_GRACE_S`)."""
         self._flush()
-        newest = (now - GRACE_S - SLOT_S) // SLOT_S
+        newest = (now - grace_s - SLOT_S) // SLOT_S
         oldest = max(0, newest - math.ceil(window_s / SLOT_S) + 1)
         return range(oldest, newest + 1)
 
@@ -242,6 +304,27 @@ class WebQueues:
         p50, p95, p99 = (quantile(acc, weight, q) * 1000 for q in (0.50, 0.95, 0.99))
         return Reading(at=at, rate=rate, queue_time_p50=p50, queue_time_p95=p95, queue_time_p99=p99, app_time=app_ms)
 
+    def router_reading(self, now: int, at: float, window_s: int) -> Reading:
+        """What the ``router`` source would report at ``now``: the rate of router lines, the
+        response-time quantiles, and the H14 errors of requests no dyno took.
+
+        As the real source: unknown when the window holds no line (no dyno served and no request
+        failed), quantiles None when no request was timed; no runtime metrics are simulated."""
+        slots = self.window(now, window_s, ROUTER_GRACE_S)
+        unserved = sum(self.b_unserved[slot] * self.noise[slot] for slot in slots)
+        if not slots or (sum(self.b_ready[slot] for slot in slots) <= 0 and unserved <= 0):
+            return Reading.unknown(at, "no router line in the window")
+        served = sum(self.b_served[slot] * self.noise[slot] for slot in slots)
+        rate = (served + unserved) / (len(slots) * SLOT_S)
+        errors = {"H14": round(unserved)} if round(unserved) > 0 else {}
+        acc, weight = self._merged(slots)
+        if weight <= 0:
+            return Reading(at=at, rate=rate, errors=errors)
+        p50, p95, p99 = (min(quantile(acc, weight, q), TIMEOUT_S) * 1000 for q in (0.50, 0.95, 0.99))
+        return Reading(
+            at=at, rate=rate, response_time_p50=p50, response_time_p95=p95, response_time_p99=p99, errors=errors
+        )
+
     def utilization(self, now: int, window_s: int) -> float | None:
         """Busy processes / processes over the window (what a CPU-style metric would report)."""
         slots = self.window(now, window_s)
@@ -251,12 +334,13 @@ class WebQueues:
         return min(1.0, sum(self.b_busy[slot] for slot in slots) / ready)
 
     def p95_between(self, start: int, end: int) -> float | None:
-        """The p95 queue time (seconds) of the requests that started in [start, end), None when none did."""
+        """The p95 queue time (response time with the router's signal), in seconds, of the requests
+        that started in [start, end); None when none did."""
         self._flush()
         acc, weight = self._merged(range(max(0, start // SLOT_S), min(len(self.b_surv), end // SLOT_S)))
         return quantile(acc, weight) if weight > 0 else None
 
     def over_target(self, minute: int) -> float:
-        """Share of the minute's requests whose queue wait exceeds the target."""
+        """Share of the minute's requests whose queue wait (response time) exceeds the target."""
         weight = self.m_weight[minute]
         return self.m_over[minute] / weight if weight > 0 else 0.0
