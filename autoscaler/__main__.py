@@ -21,6 +21,8 @@ from autoscaler.config import DEFAULT_API_URL, Settings, load_settings, require_
 from autoscaler.daemon import Daemon, TickResult
 from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
+from autoscaler.history import HistoryStore, MemoryHistory, RedisHistory
+from autoscaler.history import cli as history_cli
 from autoscaler.loop import Stopper, run_forever
 from autoscaler.notify import Notifier, NullNotifier, WebhookNotifier
 from autoscaler.redact import Redactor
@@ -44,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object")
     web = commands.add_parser("web", help="the optional web process: receives the scaled app's log drain on $PORT")
     web.add_argument("--host", default=None, help="address to listen on (default: every interface, as Heroku needs)")
+    history_cli.configure_parser(
+        commands.add_parser("history", help="what the daemon saw and did, a row per process type and minute")
+    )
     plan.configure_parser(
         commands.add_parser("plan", help="the cheapest dyno size and count for a RAM-bound app (offline)")
     )
@@ -74,15 +79,24 @@ class _Runtime:
         settings = self.settings
         state: StateStore = MemoryState()
         lease = None
+        recorded: HistoryStore | None = MemoryHistory() if shared else None
         if shared and self.state_client is not None:
             app = settings.app_name or ""
             state = RedisState(self.state_client, app)
             lease = Lease(self.state_client, app, ttl=settings.interval)
+            recorded = RedisHistory(self.state_client, app)
         notifier: Notifier = NullNotifier()
         if shared and settings.notify_url is not None:
             notifier = WebhookNotifier(settings.notify_url.get_secret_value(), settings.app_name or "")
         return Daemon(
-            settings, self.api, self.sources, clock=SystemClock(), state=state, lease=lease, notifier=notifier
+            settings,
+            self.api,
+            self.sources,
+            clock=SystemClock(),
+            state=state,
+            lease=lease,
+            notifier=notifier,
+            history=recorded,
         )
 
     def close(self) -> None:
@@ -272,6 +286,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_web(environ, args.host)
         if args.command == "simulate":
             return simulate.run(args, out, environ)
+        if args.command == "history":
+            return history_cli.run(args, out, environ, err=sys.stderr, clock=SystemClock().time)
         if args.command == "plan":
             return plan.run(args, out, environ, fetch_sizes=_live_sizes(environ))
     except ConfigError as exc:

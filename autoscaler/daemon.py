@@ -2,15 +2,23 @@
 
 A tick, top to bottom (:meth:`Daemon.tick`):
 
-1. ``GET /apps/{app}/formation``. If that fails, nothing else happens: the formation is
-   held as it is and the failure is logged.
+1. The formation: the one kept from an earlier read, or ``GET /apps/{app}/formation`` when
+   that is more than a minute old (:mod:`autoscaler.appview` says what else is read, and
+   when). If a needed read fails, nothing else happens: the formation is held as it is and
+   the failure is logged.
 2. For each managed process type, read its source (a failure makes the reading unknown,
    never 0). Then the pure :func:`autoscaler.policy.decide_formation` decides every
-   process type from the readings and the remembered state, within the app's bounds;
-   the new state is stored and one canonical decision line is logged per process type.
+   process type from the readings and the remembered state, within the app's bounds.
+   When that decision, made on a kept formation, wants a change, the formation is read
+   again and the decision made again on the fresh one: a PATCH is always decided on a
+   formation read of the same tick. The new state is stored and one canonical decision
+   line is logged per process type.
 3. If any decision changes the formation: one batch ``PATCH /apps/{app}/formation`` with
    absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
    In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
+   During a deploy of a preboot app Heroku refuses the PATCH for a few minutes: one
+   ``preboot_wait`` warning, a new try every tick, a notice only after
+   :data:`PREBOOT_NOTIFY_AFTER`.
 
 ``check`` runs the first two steps (:meth:`Daemon.observe`, :meth:`Daemon.decide`) on a
 daemon that keeps its state in memory; ``simulate`` runs whole ticks against a simulated
@@ -28,11 +36,13 @@ from typing import Protocol
 from structlog.typing import FilteringBoundLogger
 
 from autoscaler import sizes
+from autoscaler.appview import AppView, BudgetSplit, PlatformAPI
 from autoscaler.clock import Clock
 from autoscaler.config import Settings
 from autoscaler.decision_log import DecisionLog
 from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
-from autoscaler.heroku import Formation, FormationUpdate
+from autoscaler.heroku import Formation, FormationUpdate, PrebootLocked
+from autoscaler.history import HistoryRecorder, HistoryStore
 from autoscaler.logs import get_logger
 from autoscaler.notify import TIMEOUT as NOTIFY_TIMEOUT
 from autoscaler.notify import Alerts, Notifier, NullNotifier
@@ -43,7 +53,6 @@ from autoscaler.policy import (
     ProcessState,
     decide_formation,
     mark_applied,
-    monthly_price,
 )
 from autoscaler.signals import Reading, Source
 from autoscaler.state import Lease, MemoryState, StateStore
@@ -52,6 +61,13 @@ AUTH_BACKOFF_MAX = 900.0
 """Seconds between tries at most while the token is rejected (401/403)."""
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
+PREBOOT_NOTIFY_AFTER = 900.0
+"""Seconds Heroku may refuse formation changes during a deploy (release phase and preboot) before
+that is notified: a deploy takes a few minutes; a quarter of an hour is unusual."""
+PATCH_BACKOFF_MAX = 60.0
+"""After failed PATCHes (other than the preboot pause) the next try waits one interval, then
+twice as long each time, up to this many seconds: a change Heroku keeps refusing costs at most
+two calls a minute."""
 
 
 class FormationAPI(Protocol):
@@ -89,6 +105,21 @@ class Observed:
     readings: dict[str, Reading] = field(default_factory=dict)
     observations: dict[str, Observation] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    fresh: bool = False
+    """The formation was read from the Platform API in this tick (not the one kept from an earlier read)."""
+
+
+@dataclass
+class _Evaluation:
+    """One decision of the whole formation, not yet stored nor logged."""
+
+    decisions: dict[str, Decision]
+    states: dict[str, ProcessState]
+    split: BudgetSplit | None
+
+    @property
+    def changes(self) -> bool:
+        return any(d.changed for d in self.decisions.values())
 
 
 class Daemon:
@@ -105,9 +136,11 @@ class Daemon:
         lease: Lease | None = None,
         notifier: Notifier | None = None,
         logger: FilteringBoundLogger | None = None,
+        history: HistoryStore | None = None,
     ) -> None:
         """``logger`` replaces the process's logger (``simulate`` passes a silent one, so a simulated
-        day does not log every tick); by default the daemon logs through :func:`autoscaler.logs.get_logger`."""
+        day does not log every tick); by default the daemon logs through :func:`autoscaler.logs.get_logger`.
+        ``history``: where each acting tick is recorded for the status page (:mod:`autoscaler.history`)."""
         self.settings = settings
         self.app = settings.app_name or ""
         self.api = api
@@ -121,6 +154,10 @@ class Daemon:
         """AUTOSCALER_PRICES by catalogue key."""
         self.log = logger if logger is not None else get_logger(app=self.app)
         self.narrate = DecisionLog(self.log, self.alerts, settings, self._prices)
+        self.history: HistoryRecorder | None = None
+        if history is not None:
+            owner = lease.owner if lease is not None else None
+            self.history = HistoryRecorder(history, settings, self._prices, self.log, instance=owner)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
         self._paused_until = 0.0
@@ -129,6 +166,13 @@ class Daemon:
         self._would_scale: tuple[str, ...] = ()
         """Dry run: the changes last announced, so a webhook hears of each would-be formation once."""
         self.ticks = 0
+        platform = api if isinstance(api, PlatformAPI) else None
+        self.view = AppView(self.app, platform, settings, self._prices, self.log)
+        """The kept formation, the app's generation and prices, one-off dynos, the rate limit."""
+        self._preboot_since: float | None = None
+        self._patch_failures = 0
+        self._patch_retry_at = 0.0
+        self._last_split: tuple[float, int, float] | None = None
 
     # --- one tick -------------------------------------------------------------------
 
@@ -152,36 +196,59 @@ class Daemon:
                 return TickResult(ok=False, skipped=True, errors=["state store: cannot tell who leads: not acting"])
             return TickResult(ok=True, skipped=True)
 
-        observed = self.observe(deadline)
-        if observed.formation is None:
+        observed = self.observe(deadline, cached=True)
+        evaluation = self._evaluate_fresh(observed, deadline)
+        if evaluation is None:
             assert observed.formation_error is not None
             self._api_failed(observed.formation_error, "formation_read_failed")
-            return TickResult(ok=False, errors=[f"formation: {observed.formation_error}"])
-        self._api_ok()
+            return self._recorded(TickResult(ok=False, errors=[f"formation: {observed.formation_error}"]), False)
+        if observed.fresh:
+            self._api_ok()
         result = TickResult(ok=not observed.errors, readings=observed.readings, errors=observed.errors)
-        result.decisions = self.decide(observed.observations, observed.formation)
+        result.decisions = self._commit(evaluation, observed.observations)
         self.narrate.cost(result.decisions)
         result.updates = [_update_for(d) for d in result.decisions if d.changed]
         if not result.updates:
             self._would_scale = ()
-        if result.updates:
+            self._preboot_over(accepted=False)
+        if result.updates and (self.settings.dry_run or (observed.fresh and self._may_patch())):
             result.patched = self._apply(result.updates, deadline, result)
             if result.patched:
                 self._remember_applied(result.decisions)
         self._note_pause()
+        return self._recorded(result)
+
+    def _recorded(self, result: TickResult, formation_read: bool = True) -> TickResult:
+        """The history hook: record what an acting tick saw and did (one round trip; never raises)."""
+        if self.history is not None:
+            self.history.record(self.clock.time(), result, formation_read=formation_read)
         return result
 
-    def observe(self, deadline: float | None = None, *, read_without_formation: bool = False) -> Observed:
-        """The first step of a tick (and all that ``check`` needs before deciding): read the formation,
-        then each managed process type's signal. Without a formation a tick stops there; ``check``
-        (``read_without_formation``) still reads the signals, to report them."""
+    def observe(
+        self, deadline: float | None = None, *, read_without_formation: bool = False, cached: bool = False
+    ) -> Observed:
+        """The first step of a tick (and all that ``check`` needs before deciding): the formation, then
+        each managed process type's signal. The formation is read from the Platform API, unless
+        ``cached`` and the one kept from an earlier read is recent enough; the app's platform, the
+        account's rate limit and the one-off dynos are read when due (:mod:`autoscaler.appview`).
+        Without a formation a tick stops there; ``check`` (``read_without_formation``) still reads
+        the signals, to report them."""
         observed = Observed()
-        try:
-            observed.formation = {f.type: f for f in self.api.formation(self.app, deadline=deadline)}
-        except HerokuError as exc:
-            observed.formation_error = exc
-            if not read_without_formation:
-                return observed
+        now = self.clock.monotonic()
+        self.view.watch_rate(deadline, now)
+        if cached and self.view.keeps_formation and self.view.formation is not None and not self.view.stale(now):
+            observed.formation = dict(self.view.formation)
+        else:
+            try:
+                observed.formation = self.view.store(self.api.formation(self.app, deadline=deadline), now)
+                observed.fresh = True
+            except HerokuError as exc:
+                observed.formation_error = exc
+                if not read_without_formation:
+                    return observed
+            if observed.fresh:
+                self.view.learn(deadline)
+        self.view.refresh_one_offs(deadline, now)
         for name in self.settings.processes:
             entry = observed.formation.get(name) if observed.formation is not None else None
             if observed.formation is not None and entry is None:
@@ -294,28 +361,86 @@ class Daemon:
             self.alerts.failing(f"signal of {name}", reading.error or "unknown", now)
         return reading
 
-    def _limits(self, formation: Mapping[str, Formation]) -> AppLimits:
+    def _limits(self, formation: Mapping[str, Formation]) -> tuple[AppLimits, BudgetSplit | None]:
+        """The app's bounds: its generation's dyno limit (the process types not managed here count),
+        and the budget less what the one-off dynos and the other process types cost now."""
         others = [f for name, f in formation.items() if name not in self.settings.processes]
-        other_cost = sum(f.quantity * (monthly_price(f.size, self._prices) or 0.0) for f in others)
-        return AppLimits(
+        split = self.view.budget_split(formation, self.settings.processes)
+        limits = AppLimits(
+            max_dynos=self.view.app_limit,
             other_dynos=sum(f.quantity for f in others),
             max_monthly_cost=self.settings.max_monthly_cost,
-            other_monthly_cost=other_cost,
+            other_monthly_cost=split.one_off + split.other_types if split is not None else 0.0,
             prices=self._prices,
         )
+        return limits, split
 
     def decide(self, observations: Mapping[str, Observation], formation: Mapping[str, Formation]) -> list[Decision]:
         """Decide every observed process type within the app's bounds; store the new state and log
         one decision line each. Sends nothing (``check`` uses this too)."""
+        return self._commit(self._evaluate(observations, formation), observations)
+
+    def _evaluate(self, observations: Mapping[str, Observation], formation: Mapping[str, Formation]) -> _Evaluation:
+        """The decisions and the state they would leave; nothing stored, nothing logged."""
         now = self.clock.time()
         configs = {name: self.settings.processes[name].engine() for name in observations}
         states = {name: self._get_state(name) for name in observations}
-        decisions, new_states = decide_formation(observations, states, configs, now, self._limits(formation))
-        for name, state in new_states.items():
+        limits, split = self._limits(formation)
+        decisions, new_states = decide_formation(observations, states, configs, now, limits)
+        return _Evaluation(decisions, new_states, split)
+
+    def _evaluate_fresh(self, observed: Observed, deadline: float) -> _Evaluation | None:
+        """Decide on the formation observed; when it was a kept one and the decision wants a change,
+        read the formation again and decide again on the fresh one (``observed`` is updated), so a
+        PATCH is always decided on a formation read of this tick. None when there is no formation."""
+        if observed.formation is None:
+            return None
+        evaluation = self._evaluate(observed.observations, observed.formation)
+        if observed.fresh or self.settings.dry_run or not evaluation.changes or not self._may_patch():
+            return evaluation
+        now = self.clock.monotonic()
+        try:
+            formation = self.view.store(self.api.formation(self.app, deadline=deadline), now)
+        except HerokuError as exc:
+            observed.formation, observed.formation_error = None, exc
+            return None
+        self.view.learn(deadline)
+        observed.formation, observed.fresh = formation, True
+        observed.observations = {
+            name: Observation(name, formation[name].quantity, formation[name].size, reading)
+            for name, reading in observed.readings.items()
+            if name in formation
+        }
+        return self._evaluate(observed.observations, formation)
+
+    def _commit(self, evaluation: _Evaluation, observations: Mapping[str, Observation]) -> list[Decision]:
+        """Store the new state and log the budget's split and one decision line per process type."""
+        for name, state in evaluation.states.items():
             self._put_state(name, state)
-        for decision in decisions.values():
+        self._log_budget(evaluation.split)
+        for decision in evaluation.decisions.values():
             self.narrate.decision(decision, observations[decision.process].reading)
-        return list(decisions.values())
+        return list(evaluation.decisions.values())
+
+    def _log_budget(self, split: BudgetSplit | None) -> None:
+        """How AUTOSCALER_MAX_MONTHLY_COST is shared, logged when it changes."""
+        if split is None:
+            return
+        key = (round(split.one_off, 2), split.one_off_dynos, round(split.other_types, 2))
+        if key == self._last_split:
+            return
+        self._last_split = key
+        self.log.info(
+            "budget",
+            max_monthly_usd=round(split.budget, 2),
+            one_off_usd=round(split.one_off, 2),
+            one_off_dynos=split.one_off_dynos,
+            other_types_usd=round(split.other_types, 2),
+            managed_usd=round(split.managed, 2),
+            message=f"AUTOSCALER_MAX_MONTHLY_COST ${split.budget:,.2f}: ${split.one_off:,.2f} for "
+            f"{split.one_off_dynos} one-off dynos running now, ${split.other_types:,.2f} for the process "
+            f"types not managed here, ${split.managed:,.2f} left for the managed ones",
+        )
 
     def _remember_applied(self, decisions: list[Decision]) -> None:
         now = self.clock.time()
@@ -337,8 +462,12 @@ class Daemon:
             self._would_scale = tuple(changes)
             return False
         try:
-            self.api.update_formation(self.app, updates, deadline=deadline)
+            answer = self.api.update_formation(self.app, updates, deadline=deadline)
+        except PrebootLocked as exc:
+            self._preboot_wait(exc, changes)
+            return False
         except HerokuError as exc:
+            self._patch_failed()
             self.log.error(
                 "scale_failed",
                 changes=changes,
@@ -352,10 +481,61 @@ class Daemon:
             result.ok = False
             result.errors.append(f"scale: {exc}")
             return False
+        self.view.merge(answer)
+        self._patch_failures, self._patch_retry_at = 0, 0.0
+        self._preboot_over(accepted=True)
         for update, text in zip(updates, changes, strict=True):
             self.log.info("scaled", process=update.type, change=text, dry_run=False)
         self.alerts.scaled(changes, dry_run=False)
         return True
+
+    def _may_patch(self) -> bool:
+        """False while the next PATCH waits after failed ones (logged at debug level)."""
+        wait = self._patch_retry_at - self.clock.monotonic()
+        if wait > 0:
+            self.log.debug("scale_deferred", retry_in_s=round(wait, 1), message="waiting after failed PATCHes")
+        return wait <= 0
+
+    def _patch_failed(self) -> None:
+        """The next PATCH waits one interval, then twice as long after each failure in a row."""
+        self._patch_failures += 1
+        wait = min(PATCH_BACKOFF_MAX, self.settings.interval * 2 ** (self._patch_failures - 1))
+        self._patch_retry_at = self.clock.monotonic() + wait
+
+    def _preboot_wait(self, exc: PrebootLocked, changes: list[str]) -> None:
+        """Heroku refuses formation changes while a deploy's release phase and preboot run: one warning
+        for the whole wait, a try every tick, a notice once it has lasted PREBOOT_NOTIFY_AFTER."""
+        now = self.clock.time()
+        if self._preboot_since is None:
+            self._preboot_since = now
+            self.log.warning(
+                "preboot_wait",
+                changes=changes,
+                error=str(exc),
+                message="a deploy is in its release phase or preboot: Heroku accepts no formation change "
+                "until it completes; trying again every tick",
+            )
+            return
+        waited = now - self._preboot_since
+        if waited >= PREBOOT_NOTIFY_AFTER:
+            text = f"formation changes refused for {waited / 60:.0f} min: release phase or preboot not complete"
+            if self._once("preboot_long", True):
+                self.log.warning("preboot_wait_long", changes=changes, waited_s=round(waited), message=text)
+            self.alerts.condition("preboot_wait", True, text, {"waited_s": round(waited), "changes": changes})
+
+    def _preboot_over(self, *, accepted: bool) -> None:
+        """The end of a preboot wait: Heroku accepted the change, or no change is wanted any more."""
+        if self._preboot_since is None:
+            return
+        waited = self.clock.time() - self._preboot_since
+        self._preboot_since = None
+        self._once("preboot_long", False)
+        self.alerts.condition("preboot_wait", False, "")
+        self.log.info(
+            "preboot_over",
+            waited_s=round(waited),
+            message="Heroku accepted the formation change" if accepted else "no change is wanted any more",
+        )
 
     def _note_pause(self) -> None:
         hint = self.api.pause_hint()

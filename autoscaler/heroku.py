@@ -1,10 +1,13 @@
 """A small synchronous client for the Heroku Platform API (v3), on httpx.
 
-Only the calls the autoscaler needs: the account and the app (token and app checks),
-the formation list and its batch update, and the dyno-size catalogue.
+Only the calls the autoscaler needs: the account and the app (token and app checks, the
+app's generation), the formation list and its batch update, the dyno-size catalogue and the
+sizes one app may use (with their prices), the app's running dynos (one-off dynos count in
+the budget), and the account's rate limit (``GET /account/rate-limits``, which costs no token).
 
 Failures are mapped to :mod:`autoscaler.errors` at one place each: :func:`_api_error`
-for error statuses, :meth:`HerokuClient._send` for httpx failures, and the ``_parse_*``
+for error statuses (a 422 refusing a formation change during a deploy's release phase and
+preboot becomes :class:`PrebootLocked`), :meth:`HerokuClient._send` for httpx failures, and the ``_parse_*``
 helpers for 2xx answers that make no sense. No httpx exception escapes, and every
 message runs through a :class:`~autoscaler.redact.Redactor` that knows the token.
 
@@ -13,8 +16,10 @@ Retries: 429, 5xx and transport failures are retried with exponential backoff (0
 delay. A call gives up when ``max_attempts`` is reached or when the next sleep would
 end past its deadline or its ``retry_budget``; the last error is then raised.
 
-Lists are read from their first page only: formation and dyno-size lists are far
-below Heroku's default page size of 200, so ``Next-Range`` is not followed.
+Lists are read from their first page only: formation, dyno-size and dyno lists are far
+below Heroku's default page size of 200 for the apps this scales (a Fir app at its limit of
+255 dynos is the exception for ``dynos``; the one-off dynos it misses are then counted at 0),
+so ``Next-Range`` is not followed.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ _STATUS_ERRORS: dict[int, type[HerokuAPIError]] = {
     429: RateLimited,
 }
 _RETRYABLE = (HerokuTransportError, RateLimited, ServerError)
+PREBOOT_LOCK_MESSAGE = "Cannot change formation for a preboot app until release phase and preboot complete."
+"""What Heroku answers (HTTP 422) to a formation change while a deploy of a preboot app is under way."""
 _MAX_TEXT = 200  # characters of a non-JSON error body kept as the message
 _T = TypeVar("_T")
 
@@ -98,14 +105,34 @@ class FormationUpdate:
     """Sent as ``{"dyno_size": {"name": size}}``, never as the deprecated ``size`` key."""
 
 
+class PrebootLocked(UnprocessableEntity):
+    """The 422 Heroku answers to a formation change on a preboot app during a deploy's release
+    phase and preboot cutover: an expected pause of a few minutes, not a failure."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApiDynoSize:
-    """One entry of ``GET /dyno-sizes``."""
+    """One entry of ``GET /dyno-sizes`` or ``GET /apps/{app}/available-dyno-sizes``."""
 
     name: str
     memory_gb: float | None
     monthly_usd: float | None
     """``cost.cents / 100`` when the cost is given per month, else ``None``."""
+    generation: str | None = None
+    """``generation.name`` (``cedar`` or ``fir``), lower case, when given."""
+    compute: int | None = None
+    """vCPUs, when given."""
+    private_space_only: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dyno:
+    """One running dyno of ``GET /apps/{app}/dynos``: ``web.1`` of type ``web``, ``run.1234`` of type ``run``."""
+
+    name: str
+    type: str
+    size: str
+    state: str
 
 
 class HerokuClient:
@@ -189,6 +216,26 @@ class HerokuClient:
         """``GET /dyno-sizes``: the size catalogue with memory and monthly price."""
         data = self._call("GET", "/dyno-sizes", deadline=deadline)
         return _parse_list(data, "GET /dyno-sizes", _parse_dyno_size)
+
+    def available_dyno_sizes(self, app: str, *, deadline: float | None = None) -> list[ApiDynoSize]:
+        """``GET /apps/{app}/available-dyno-sizes``: the sizes this app may use, with their prices."""
+        path = f"/apps/{_quote(app)}/available-dyno-sizes"
+        return _parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", _parse_dyno_size)
+
+    def dynos(self, app: str, *, deadline: float | None = None) -> list[Dyno]:
+        """``GET /apps/{app}/dynos``: every dyno running now, formation and one-off ones."""
+        path = f"/apps/{_quote(app)}/dynos"
+        return _parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", _parse_dyno)
+
+    def rate_limits(self, *, deadline: float | None = None) -> int:
+        """``GET /account/rate-limits``: the tokens left in the account's bucket. Heroku does not
+        count this request against the limit. The value is also kept as :attr:`rate_limit_remaining`."""
+        data = _parse_object(self._call("GET", "/account/rate-limits", deadline=deadline), "GET /account/rate-limits")
+        remaining = data.get("remaining")
+        if not isinstance(remaining, int) or isinstance(remaining, bool):
+            raise HerokuResponseError("GET /account/rate-limits: no whole number of tokens remaining")
+        self._remaining = max(0, remaining)
+        return self._remaining
 
     # -- rate limit ------------------------------------------------------------------
 
@@ -308,6 +355,8 @@ def _api_error(response: httpx.Response, redact: Callable[[str], str]) -> Heroku
         message = " ".join(response.text.split())[:_MAX_TEXT] or response.reason_phrase
     request_id = response.headers.get("Request-Id")
     cls = ServerError if 500 <= status < 600 else _STATUS_ERRORS.get(status, HerokuAPIError)
+    if status == 422 and "preboot" in message.lower():
+        cls = PrebootLocked
     return cls(
         status,
         redact(error_id) if error_id else None,
@@ -387,7 +436,31 @@ def _parse_dyno_size(raw: Any) -> ApiDynoSize | None:
     monthly = None
     if isinstance(cost, dict) and cost.get("unit") == "month" and _is_number(cost.get("cents")):
         monthly = cost["cents"] / 100
-    return ApiDynoSize(raw["name"], None if memory is None else float(memory), monthly)
+    # Descriptive fields the daemon can do without: a value of an unexpected type is left out.
+    generation = raw.get("generation")
+    generation = generation.get("name") if isinstance(generation, dict) else generation
+    compute, space_only = raw.get("compute"), raw.get("private_space_only")
+    return ApiDynoSize(
+        raw["name"],
+        None if memory is None else float(memory),
+        monthly,
+        generation.lower() if isinstance(generation, str) else None,
+        compute if isinstance(compute, int) and not isinstance(compute, bool) else None,
+        space_only if isinstance(space_only, bool) else None,
+    )
+
+
+def _parse_dyno(raw: Any) -> Dyno | None:
+    if not isinstance(raw, dict):
+        return None
+    name, kind, state = raw.get("name"), raw.get("type"), raw.get("state")
+    size = raw.get("size")
+    dyno_size = raw.get("dyno_size")
+    if not isinstance(size, str) and isinstance(dyno_size, dict):
+        size = dyno_size.get("name")
+    if isinstance(name, str) and isinstance(kind, str) and isinstance(state, str) and isinstance(size, str):
+        return Dyno(name, kind, size, state)
+    return None
 
 
 def _is_number(value: Any) -> bool:

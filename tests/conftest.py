@@ -25,7 +25,9 @@ import respx
 from hypothesis import settings as hypothesis_settings
 from jsonschema import Draft4Validator
 
-from autoscaler.heroku import HerokuClient
+from autoscaler import sizes
+from autoscaler.fake_heroku import limit_refusal, size_entry
+from autoscaler.heroku import PREBOOT_LOCK_MESSAGE, HerokuClient
 from autoscaler.signals.redis_conn import connect
 
 # CI explores the same examples on every run, so a red build is reproducible; locally, examples vary.
@@ -225,28 +227,120 @@ def make_client(clock: FakeClock, rng: MaxRng) -> Iterator[Callable[..., HerokuC
         client.close()
 
 
-class FormationFake:
-    """One app's formation (a single ``worker`` process) behind the respx stand-in: GET answers it,
-    PATCH records the body and applies it. Faults queued in ``get_faults``/``patch_faults`` (a response
-    to answer, or an exception to raise) are used first, one per request; a faulted PATCH changes nothing."""
+PREBOOT_LOCK = {"id": "invalid_params", "message": PREBOOT_LOCK_MESSAGE}
+"""Heroku's answer (HTTP 422) to a formation change during a deploy's release phase and preboot."""
 
-    def __init__(self, router: respx.MockRouter, app: str, quantity: int = 1, size: str = "Standard-1X") -> None:
+
+class PlatformFake:
+    """The rest of the Platform API the daemon reads, for one app behind the respx stand-in: the app
+    and its ``generation``, the sizes it may use with their prices (``prices`` by size key replaces
+    the catalogue's; None there: the API gives no cost), its running dynos (the formation's, from
+    ``formation()``, and ``one_offs``), and the account's rate limit (``remaining``, also sent as
+    ``RateLimit-Remaining`` by :class:`FormationFake`). ``requests`` counts every call by path."""
+
+    def __init__(
+        self,
+        router: respx.MockRouter,
+        app: str,
+        *,
+        generation: str = "cedar",
+        formation: Callable[[], dict[str, tuple[int, str]]] | None = None,
+    ) -> None:
+        self.app = app
+        self.generation = generation
+        self.prices: dict[str, float | None] = {}
+        self.one_offs: list[dict[str, str]] = []
+        self.remaining = 4500
+        self.formation = formation or dict
+        self.requests: list[str] = []
+        router.get(f"/apps/{app}").mock(side_effect=self._app)
+        router.get(f"/apps/{app}/available-dyno-sizes").mock(side_effect=self._sizes)
+        router.get(f"/apps/{app}/dynos").mock(side_effect=self._dynos)
+        router.get("/account/rate-limits").mock(side_effect=self._rate_limits)
+
+    def run_one_off(self, name: str, size: str = "Standard-1X", state: str = "up") -> None:
+        """A one-off dyno (``run.1234``, ``scheduler.5678``) starts."""
+        self.one_offs.append({"name": name, "type": name.split(".")[0], "size": size, "state": state})
+
+    def answer(self, payload: Any, status: int = 200) -> httpx.Response:
+        return httpx.Response(status, json=payload, headers={"RateLimit-Remaining": str(self.remaining)})
+
+    def _app(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        generation = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.generation)), "name": self.generation}
+        return self.answer({"id": "01234567-89ab-cdef-0123-456789abcdef", "name": self.app, "generation": generation})
+
+    def _sizes(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        available = [
+            s
+            for s in sizes.sizes_of(sizes.Generation(self.generation))
+            if s.tier not in {sizes.Tier.PRIVATE, sizes.Tier.SHIELD}
+        ]
+        entries = [
+            size_entry(s, self.prices.get(s.key), priced=self.prices.get(s.key, 0.0) is not None) for s in available
+        ]
+        return self.answer(entries)
+
+    def _dynos(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        dynos = [
+            {"name": f"{kind}.{n}", "type": kind, "size": size, "state": "up"}
+            for kind, (quantity, size) in self.formation().items()
+            for n in range(1, quantity + 1)
+        ]
+        return self.answer(dynos + self.one_offs)
+
+    def _rate_limits(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        return self.answer({"remaining": self.remaining})
+
+
+class FormationFake:
+    """One app's formation (a ``worker`` process, and the process types of ``others``) behind the respx
+    stand-in: GET answers it, PATCH records the body and applies it within Heroku's limits (the
+    generation's dynos per app, the size's per process type: a 422 otherwise), or answers the preboot
+    lock while ``preboot_locked``. Faults queued in ``get_faults``/``patch_faults`` (a response to
+    answer, or an exception to raise) are used first, one per request; a faulted PATCH changes nothing.
+    ``platform`` (:class:`PlatformFake`) answers the app's other endpoints."""
+
+    def __init__(
+        self,
+        router: respx.MockRouter,
+        app: str,
+        quantity: int = 1,
+        size: str = "Standard-1X",
+        *,
+        generation: str = "cedar",
+        others: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.quantity = quantity
         self.size = size
+        self.others = dict(others or {})
         self.patches: list[dict[str, Any]] = []
         self.get_faults: list[httpx.Response | Exception] = []
         self.patch_faults: list[httpx.Response | Exception] = []
+        self.preboot_locked = False
+        self.gets = 0
         router.get(f"/apps/{app}/formation").mock(side_effect=self._get)
         router.patch(f"/apps/{app}/formation").mock(side_effect=self._patch)
+        self.platform = PlatformFake(router, app, generation=generation, formation=self.types)
+
+    def types(self) -> dict[str, tuple[int, str]]:
+        """Every process type: ``{type: (quantity, size)}``."""
+        return {"worker": (self.quantity, self.size), **self.others}
 
     def _answer(self) -> httpx.Response:
-        entry = {
-            "type": "worker",
-            "quantity": self.quantity,
-            "size": self.size,
-            "dyno_size": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": self.size},
-        }
-        return httpx.Response(200, json=[entry])
+        entries = [
+            {
+                "type": kind,
+                "quantity": quantity,
+                "size": size,
+                "dyno_size": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": size},
+            }
+            for kind, (quantity, size) in self.types().items()
+        ]
+        return self.platform.answer(entries)
 
     @staticmethod
     def _fault(faults: list[httpx.Response | Exception]) -> httpx.Response | None:
@@ -258,6 +352,7 @@ class FormationFake:
         return fault
 
     def _get(self, request: httpx.Request) -> httpx.Response:
+        self.gets += 1
         fault = self._fault(self.get_faults)
         return self._answer() if fault is None else fault
 
@@ -267,5 +362,15 @@ class FormationFake:
         fault = self._fault(self.patch_faults)
         if fault is not None:
             return fault
-        self.quantity = body["updates"][0]["quantity"]
+        if self.preboot_locked:
+            return self.platform.answer(PREBOOT_LOCK, 422)
+        wanted = self.types()
+        for update in body["updates"]:
+            quantity, size = wanted[update["type"]]
+            wanted[update["type"]] = (update.get("quantity", quantity), update.get("dyno_size", {}).get("name", size))
+        refusal = limit_refusal(wanted, sizes.Generation(self.platform.generation))
+        if refusal is not None:
+            return self.platform.answer({"id": "invalid_params", "message": refusal}, 422)
+        self.quantity, self.size = wanted.pop("worker")
+        self.others = wanted
         return self._answer()

@@ -43,7 +43,7 @@ def test_defaults() -> None:
     settings = load_settings(WORKER)
     assert (
         DEFAULT_API_URL,
-        15.0,
+        2.0,
         False,
         "logfmt",
         "info",
@@ -626,7 +626,7 @@ def test_empty_value_means_unset() -> None:
     env = {**WORKER, "AUTOSCALER_MAX_MONTHLY_COST": "", "AUTOSCALER_INTERVAL": "  ", "AUTOSCALER_DRYRUN": ""}
     settings = load_settings(env)
     assert settings.max_monthly_cost is None
-    assert 15.0 == settings.interval
+    assert 2.0 == settings.interval
 
 
 def test_secret_in_an_unusable_webhook_url_is_not_echoed() -> None:

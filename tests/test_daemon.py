@@ -21,7 +21,7 @@ from autoscaler.notify import RecordingNotifier
 from autoscaler.redact import Redactor
 from autoscaler.signals.build import build_sources
 
-from .conftest import FakeClock, FormationFake, enqueue
+from .conftest import FakeClock, FormationFake, PlatformFake, enqueue
 
 APP = "my-app"
 TOKEN = "HRKU-test-token-0123456789"
@@ -86,7 +86,7 @@ def test_scale_up_hold_then_scale_down(
 def test_no_patch_when_nothing_changes(
     redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
 ) -> None:
-    """Steady state sends no PATCH: only the formation GET each tick."""
+    """Steady state sends no PATCH."""
     heroku = app_formation(api, quantity=2)
     daemon = make_daemon(settings_for(redis_url))
     enqueue(redis_url, 15)
@@ -164,6 +164,7 @@ def test_api_failure_holds_the_formation(
     redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
 ) -> None:
     """A failing formation read ends the tick without any PATCH; the tick reports failure."""
+    PlatformFake(api, APP)
     api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(503, json={"id": "unavailable"}))
     patch = api.patch(f"/apps/{APP}/formation")
     daemon = make_daemon(settings_for(redis_url))
@@ -195,6 +196,7 @@ def test_missing_process_type_is_an_error(
     redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
 ) -> None:
     """A configured process type absent from the formation is reported, and nothing is patched."""
+    PlatformFake(api, APP)
     api.get(f"/apps/{APP}/formation").mock(return_value=httpx.Response(200, json=[]))
     daemon = make_daemon(settings_for(redis_url))
     result = daemon.tick()
@@ -222,6 +224,7 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter,
             *[httpx.ConnectError(f"failed to connect with Bearer {TOKEN}")] * 4,  # every retry fails
             *[httpx.Response(500, text=f"<html>{TOKEN}</html>")] * 4,
         ]
+        PlatformFake(api, APP)
         api.get(f"/apps/{APP}/formation").mock(side_effect=answers + [ok] * 20)
         api.patch(f"/apps/{APP}/formation").mock(
             return_value=httpx.Response(422, json={"id": "invalid_params", "message": f"{TOKEN} {password}"})
@@ -243,8 +246,8 @@ def test_secrets_never_reach_the_output(clock: FakeClock, api: respx.MockRouter,
 def test_manual_change_is_logged_and_kept_as_the_floor(
     redis_url: str, clock: FakeClock, api: respx.MockRouter, make_daemon: MakeDaemon
 ) -> None:
-    """After someone runs `heroku ps:scale worker=8`, the daemon logs it and keeps 8 as the floor for
-    MANUAL_HOLD instead of undoing it at once."""
+    """After someone runs `heroku ps:scale worker=8`, the daemon logs it at its next formation read (at
+    most a minute later) and keeps 8 as the floor for MANUAL_HOLD instead of undoing it at once."""
     heroku = app_formation(api)
     settings = settings_for(
         redis_url, AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY="0", AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="0"
@@ -253,7 +256,7 @@ def test_manual_change_is_logged_and_kept_as_the_floor(
     enqueue(redis_url, 25)
     daemon.tick()  # 1 → 3, applied: the daemon now knows it set 3
     heroku.quantity = 8  # by hand
-    clock.advance(15)
+    clock.advance(60)  # the formation is read again at least once a minute
     with structlog.testing.capture_logs() as captured:
         held = daemon.tick()
     clock.advance(601)

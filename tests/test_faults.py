@@ -94,7 +94,8 @@ def test_formation_read_faults_hold_the_formation(
     """A failing formation read ends the tick without a PATCH; the next tick after the fault works."""
     formation = app_formation(api)
     formation.get_faults = list(faults)
-    daemon = make_daemon(settings_for(redis_url))
+    # Each fault list is what one tick's retries meet when the tick may retry for 12 s (a 15 s interval).
+    daemon = make_daemon(settings_for(redis_url, AUTOSCALER_INTERVAL="15"))
     enqueue(redis_url, 45)
     failed = daemon.tick()
     clock.advance(3600)  # past any back-off

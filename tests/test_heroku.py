@@ -32,11 +32,14 @@ from autoscaler.errors import (
 )
 from autoscaler.heroku import (
     ACCEPT,
+    PREBOOT_LOCK_MESSAGE,
     USER_AGENT,
     ApiDynoSize,
+    Dyno,
     Formation,
     FormationUpdate,
     HerokuClient,
+    PrebootLocked,
 )
 from autoscaler.urls import check_api_url
 from tests.conftest import HEROKU_API, HEROKU_TOKEN, batch_update_validator, platform_api
@@ -90,6 +93,9 @@ CALLS = {
         lambda c: c.update_formation(APP, [FormationUpdate("worker", quantity=2)]),
     ),
     "dyno_sizes": ("GET", "/dyno-sizes", [], lambda c: c.dyno_sizes()),
+    "available_dyno_sizes": ("GET", f"/apps/{APP}/available-dyno-sizes", [], lambda c: c.available_dyno_sizes(APP)),
+    "dynos": ("GET", f"/apps/{APP}/dynos", [], lambda c: c.dynos(APP)),
+    "rate_limits": ("GET", "/account/rate-limits", {"remaining": 4500}, lambda c: c.rate_limits()),
 }
 
 
@@ -244,6 +250,63 @@ def test_dyno_sizes_parses_memory_and_monthly_cost(api, client):
     assert expected == client.dyno_sizes()
 
 
+def test_dyno_sizes_carry_generation_compute_and_space(api, client):
+    """A size's generation (the object's name), vCPUs and Private-Space-only flag are read when given;
+    a value of an unexpected type is left out rather than failing the list."""
+    api.get(f"/apps/{APP}/available-dyno-sizes").respond(
+        200,
+        json=[
+            {
+                "name": "dyno-2c-4gb",
+                "memory": 4,
+                "compute": 2,
+                "private_space_only": True,
+                "generation": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": "Fir"},
+                "cost": {"cents": 15000, "unit": "month"},
+            },
+            {"name": "Standard-1X", "memory": 0.5, "compute": "one", "generation": 7, "cost": None},
+        ],
+    )
+    expected = [
+        ApiDynoSize("dyno-2c-4gb", 4.0, 150.0, "fir", 2, True),
+        ApiDynoSize("Standard-1X", 0.5, None, None, None, None),
+    ]
+    assert expected == client.available_dyno_sizes(APP)
+
+
+def test_dynos_lists_formation_and_one_off_dynos(api, client):
+    """dynos() reads name, type, size and state of every running dyno."""
+    api.get(f"/apps/{APP}/dynos").respond(
+        200,
+        json=[
+            {"name": "worker.1", "type": "worker", "size": "Standard-1X", "state": "up", "command": "python w.py"},
+            {"name": "run.4821", "type": "run", "size": "Performance-M", "state": "starting"},
+        ],
+    )
+    expected = [Dyno("worker.1", "worker", "Standard-1X", "up"), Dyno("run.4821", "run", "Performance-M", "starting")]
+    assert expected == client.dynos(APP)
+
+
+def test_dyno_without_a_state_raises_response_error(api, client):
+    """A dyno the daemon cannot read is an unexpected answer."""
+    api.get(f"/apps/{APP}/dynos").respond(200, json=[{"name": "web.1", "type": "web", "size": "Basic"}])
+    with pytest.raises(HerokuResponseError, match="item 0"):
+        client.dynos(APP)
+
+
+def test_rate_limits_returns_and_records_the_tokens_left(api, client):
+    """rate_limits() answers the tokens left and keeps them as rate_limit_remaining."""
+    api.get("/account/rate-limits").respond(200, json={"remaining": 1234})
+    assert (1234, 1234) == (client.rate_limits(), client.rate_limit_remaining)
+
+
+def test_rate_limits_without_a_number_raises_response_error(api, client):
+    """An answer without a whole number of tokens is unexpected."""
+    api.get("/account/rate-limits").respond(200, json={"remaining": "plenty"})
+    with pytest.raises(HerokuResponseError, match="remaining"):
+        client.rate_limits()
+
+
 # -- error mapping ---------------------------------------------------------------------
 
 
@@ -275,6 +338,19 @@ def test_error_status_maps_to_exception(api, make_client, status, error_id, expe
         exc.message,
         exc.request_id,
     )
+
+
+def test_preboot_refusal_is_its_own_error(api, client):
+    """The 422 refusing a formation change during a preboot deploy is PrebootLocked (an
+    UnprocessableEntity), not retried; another 422 stays a plain UnprocessableEntity."""
+    route = api.patch(FORMATION_PATH).respond(422, json=error_body("invalid_params", PREBOOT_LOCK_MESSAGE))
+    with pytest.raises(PrebootLocked) as info:
+        client.update_formation(APP, [FormationUpdate("worker", quantity=2)])
+    assert (True, 1) == (isinstance(info.value, UnprocessableEntity), route.call_count)
+    route.respond(422, json=error_body("invalid_params", "Cannot run more than 10 Performance-M dynos."))
+    with pytest.raises(UnprocessableEntity) as other:
+        client.update_formation(APP, [FormationUpdate("worker", quantity=20)])
+    assert not isinstance(other.value, PrebootLocked)
 
 
 def test_non_json_error_body_becomes_the_message(api, make_client):
@@ -688,6 +764,15 @@ def test_unusable_token_is_refused_without_echo(token):
 
 
 # -- schema ----------------------------------------------------------------------------
+
+
+def test_fir_size_update_satisfies_heroku_schema(api, client, platform_schema):
+    """A resize to a Fir size is sent as dyno_size by name, and the body validates."""
+    route = api.patch(FORMATION_PATH).respond(200, json=[WORKER])
+    client.update_formation(APP, [FormationUpdate("worker", 180, "dyno-2c-4gb")])
+    body = json.loads(route.calls.last.request.content)
+    assert {"updates": [{"type": "worker", "quantity": 180, "dyno_size": {"name": "dyno-2c-4gb"}}]} == body
+    assert [] == list(batch_update_validator(platform_schema).iter_errors(body))
 
 
 def test_sent_bodies_satisfy_heroku_schema(api, client, platform_schema):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from autoscaler import sizes
 from autoscaler.errors import ConfigError
 from autoscaler.plan import (
     Load,
@@ -574,6 +575,67 @@ def test_sizes_flag_accepts_any_case_and_legacy_names() -> None:
     assert [row["size"] for row in data["rows"]] == ["standard-1x", "standard-2x", "private-s"]
 
 
+def test_generation_fir_plans_with_every_fir_size() -> None:
+    """--generation fir: the 17 dyno-Nc-Xgb sizes at their list prices, each up to 255 dynos of a type."""
+    data = _json(["--ram-per-process=300", "--processes=12", "--generation=fir"])
+    rows = _by_size(data)
+    assert [s.key for s in sizes.FIR_SIZES] == list(rows)
+    chosen = rows["dyno-2c-4gb"]
+    assert (4096, 1, 150.0, "dyno-1c-4gb") == (
+        chosen["memory_mb"],
+        chosen["dynos"],
+        chosen["monthly_cost"],
+        data["best"]["size"],
+    )
+
+
+def test_fir_sizes_alone_in_sizes_plan_for_fir() -> None:
+    """--sizes naming only Fir sizes plans for Fir, without --generation."""
+    data = _json(["--ram-per-process=300", "--processes=12", "--sizes=DYNO-4C-8GB,dyno-2c-4gb"])
+    assert ["dyno-2c-4gb", "dyno-4c-8gb"] == [row["size"] for row in data["rows"]]
+
+
+def test_fir_allows_255_dynos_of_a_type() -> None:
+    """255 dyno-1c-0.5gb dynos are feasible on Fir; 256 are not (a bigger size is)."""
+    rows = [
+        _json(["--ram-per-process=400", f"--processes={n}", "--sizes=dyno-1c-0.5gb,dyno-1c-4gb"])["rows"][0]
+        for n in (255, 256)
+    ]
+    assert [(255, True), (256, False)] == [(row["dynos"], row["feasible"]) for row in rows]
+
+
+def test_fir_header_says_where_prices_come_from() -> None:
+    """The readable header names the Fir list prices, the unverified dyno-16c-64gb price and Fir's limit."""
+    lines = _run(["--ram-per-process=300", "--processes=12", "--generation=FIR"]).splitlines()
+    assert "Sizes and prices: built-in Fir list prices" in lines
+    assert any(line.startswith("dyno-16c-64gb: list price $1,000 unverified") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            ["--generation=heroku-24"], "--generation: must be cedar or fir, got 'heroku-24'", id="unknown generation"
+        ),
+        pytest.param(
+            ["--generation=cedar", "--sizes=dyno-2c-4gb"],
+            "--sizes: 'dyno-2c-4gb' is a Fir size, and this plan is for Cedar: an app runs on one generation "
+            "(--generation fir plans with its sizes)",
+            id="a Fir size in a Cedar plan",
+        ),
+        pytest.param(
+            ["--sizes=dyno-2c-4gb,standard-2x"],
+            "--sizes: 'dyno-2c-4gb' is a Fir size, and this plan is for Cedar: an app runs on one generation "
+            "(--generation fir plans with its sizes)",
+            id="both generations named",
+        ),
+    ],
+)
+def test_a_plan_is_for_one_generation(argv: list[str], expected: str) -> None:
+    """A plan is for Cedar or for Fir; a size of the other generation is named as such."""
+    assert [expected] == _problems(["--ram-per-process=300", "--processes=12", *argv])
+
+
 def _fake_dyno_sizes() -> list[tuple[str, float | None, float | None]]:
     return [
         ("Standard-2X", 1.0, 40.0),
@@ -585,8 +647,9 @@ def _fake_dyno_sizes() -> list[tuple[str, float | None, float | None]]:
 
 
 def test_live_uses_reported_memory_and_cost() -> None:
-    """--live takes /dyno-sizes: $40 standard-2x, performance-m's missing cost from the catalogue,
-    an unknown size as reported, and leaves out a size with neither memory nor price."""
+    """--live takes the Cedar sizes of /dyno-sizes: $40 standard-2x, performance-m's missing cost from
+    the catalogue; it leaves out a size with neither memory nor price, and the Fir size (an app runs one
+    generation: --generation fir plans with those)."""
     data = _json(
         ["--ram-per-process=500", "--processes=4", "--live"],
         env={"HEROKU_API_KEY": "token"},
@@ -597,8 +660,17 @@ def test_live_uses_reported_memory_and_cost() -> None:
         ("eco", 512, 20.0),
         ("standard-2x", 1024, 80.0),
         ("performance-m", 2560, 250.0),
-        ("dyno-2c-4gb", 4096, 90.0),
     ]
+
+
+def test_live_fir_takes_the_reported_fir_sizes() -> None:
+    """--live --generation fir plans with the Fir sizes /dyno-sizes reported, at the API's price."""
+    data = _json(
+        ["--ram-per-process=500", "--processes=4", "--live", "--generation=fir"],
+        env={"HEROKU_API_KEY": "token"},
+        fetch_sizes=_fake_dyno_sizes,
+    )
+    assert [("dyno-2c-4gb", 4096, 90.0)] == [(r["size"], r["memory_mb"], r["monthly_cost"]) for r in data["rows"]]
 
 
 def test_live_notes_the_left_out_sizes() -> None:

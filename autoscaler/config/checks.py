@@ -50,10 +50,19 @@ def _limit_problems(name: str, process: ProcessConfig) -> list[str]:
                 f"{process_var(name, 'max_dynos')}: {process.max_dynos} is more than Heroku runs of {process.size} "
                 f"dynos per process type ({limit}); lower MAX_DYNOS or choose another SIZE"
             )
-    if process.max_dynos > sizes.APP_DYNO_LIMIT:
+        generation = sizes.generation_of(process.size)
+        if (limit is None or limit > generation.app_limit) and process.max_dynos > generation.app_limit:
+            problems.append(
+                f"{process_var(name, 'max_dynos')}: {process.max_dynos} is more than Heroku runs in one "
+                f"{generation.value.capitalize()} app ({generation.app_limit}), and SIZE {process.size} "
+                f"is a {generation.value.capitalize()} size"
+            )
+    # Above Cedar's 100 only a Fir app may go; the generation is known at the first formation
+    # read, which logs an error and keeps a Cedar app within 100 (autoscaler.appview).
+    if process.max_dynos > sizes.FIR_DYNO_LIMIT:
         problems.append(
             f"{process_var(name, 'max_dynos')}: {process.max_dynos} is more than Heroku runs in one app "
-            f"({sizes.APP_DYNO_LIMIT})"
+            f"({sizes.APP_DYNO_LIMIT} on Cedar, {sizes.FIR_DYNO_LIMIT} on Fir)"
         )
     for number, window in enumerate(process.schedules, 1):
         if window.min_dynos is not None and window.min_dynos > process.max_dynos:

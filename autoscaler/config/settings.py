@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     heroku_api_url: str = Field(DEFAULT_API_URL, validation_alias="HEROKU_API_URL")
     heroku_app_name: str | None = Field(None, validation_alias="HEROKU_APP_NAME")
     app: str | None = None
-    interval: float = Field(15.0, ge=1)
+    interval: float = Field(2.0, ge=1)
+    """Seconds between ticks: signals are read and a decision made every tick; the formation is
+    read from the Platform API only before a change and once a minute (see :mod:`autoscaler.appview`)."""
     dry_run: Bool = False
     log_format: Literal["logfmt", "json", "console"] = "logfmt"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     notify_url: SecretStr | None = None
     drain_password: SecretStr | None = None
     """The password of the log drain's URL (``https://drain:PASSWORD@.../drain``); unset: the drain is off."""
+    dashboard_password: SecretStr | None = None
+    """The password of the status page (``GET /`` of the web process, any user name); unset: no page."""
     notify_after: float = Field(300.0, ge=0)
     """Seconds a failure (Platform API, a signal, the state store) lasts before a notice is sent."""
     state_url: str | None = None
@@ -131,6 +135,8 @@ class Settings(BaseSettings):
             found.append(self.notify_url.get_secret_value())
         if self.drain_password:
             found.append(self.drain_password.get_secret_value())
+        if self.dashboard_password:
+            found.append(self.dashboard_password.get_secret_value())
         urls = [self.state_url, self.redis_tls_url, self.redis_url, self.database_url, self.cloudamqp_url]
         urls += [p.url for p in self.processes.values()]
         for url in urls:

@@ -7,8 +7,8 @@ It answers three questions:
   processes_per_dyno)``, ``monthly_cost = dynos × monthly price`` and
   ``cost_per_process = monthly_cost / processes``. A size is infeasible when one
   process does not fit, or when ``dynos`` exceeds its per-process-type limit: Eco and
-  Basic 1, Performance/Private/Shield 10, Standard the app-wide 100 (``--max-dynos N``
-  replaces the limit of every size). The best row is the cheapest feasible one; a tie
+  Basic 1, Performance/Private/Shield 10, Standard the app-wide 100, Fir sizes 255
+  (``--max-dynos N`` replaces the limit of every size). The best row is the cheapest feasible one; a tie
   goes to fewer dynos, then to the smaller size (catalogue order).
 * **What is my RAM per process?** ``--from-logs FILE`` (``-`` for stdin) reads
   ``heroku logs`` output, keeps the log-runtime-metrics ``sample#memory_rss`` values of
@@ -22,13 +22,16 @@ It answers three questions:
   (default 0.95), see :func:`autoscaler.queueing.dynos_for_random_routing`; processes
   = dynos × k. Bigger dynos pool better, so the answer differs per size.
 
-Sizes and prices. The built-in catalogue is :data:`autoscaler.sizes.CEDAR_SIZES`; by
-default the table shows the Common Runtime sizes (Eco, Basic, Standard, Performance),
-since Private and Shield sizes need a Private Space; ``--sizes`` picks any catalogue
-sizes by name (any case, legacy names such as ``2x`` accepted). ``--live`` replaces the
-catalogue with what ``GET /dyno-sizes`` reports (memory in GB, monthly cost); a size the
-API gives no memory or cost for keeps the built-in value, or is left out when the
-catalogue does not know it either. A price file (``--prices FILE``, JSON or CSV, see
+Sizes and prices. A plan is for one generation of the platform, as an app runs on one:
+Cedar by default (:data:`autoscaler.sizes.CEDAR_SIZES`), Fir with ``--generation fir``
+(:data:`autoscaler.sizes.FIR_SIZES`, the ``dyno-Nc-Xgb`` sizes of Fir Private Spaces), or
+Fir when ``--sizes`` names only Fir sizes. For Cedar the table shows the Common Runtime
+sizes by default (Eco, Basic, Standard, Performance), since Private and Shield sizes need
+a Private Space; for Fir, every Fir size. ``--sizes`` picks sizes of that generation by
+name (any case, legacy names such as ``2x`` accepted). ``--live`` replaces the catalogue
+with what ``GET /dyno-sizes`` reports for the generation (memory in GB, monthly cost); a
+size the API gives no memory or cost for keeps the built-in value, or is left out when
+the catalogue does not know it either. A price file (``--prices FILE``, JSON or CSV, see
 :mod:`~autoscaler.plan.prices`), applied last, replaces the monthly USD price of the
 sizes it names; the others keep theirs.
 

@@ -32,6 +32,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     need.add_argument("--queue-time-ms", metavar="T", help="target for the queue wait before the app, in ms")
     need.add_argument("--quantile", metavar="Q", help="share of requests that must wait at most T (default 0.95)")
     sizes = parser.add_argument_group("sizes and prices")
+    sizes.add_argument(
+        "--generation",
+        metavar="GEN",
+        help="cedar (default) or fir: the sizes of that generation (default fir when --sizes names only Fir sizes)",
+    )
     sizes.add_argument("--sizes", metavar="A,B,...", help="only these sizes (any case)")
     sizes.add_argument(
         "--prices", metavar="FILE", help="monthly USD per size: JSON {size: price} or CSV size,monthly_usd"
@@ -59,7 +64,12 @@ def run(
     """
     options = parse_options(args, env)
     catalogue = load_catalogue(
-        live=args.live, prices_path=args.prices, wanted=args.sizes, env=env, fetch_sizes=fetch_sizes
+        live=args.live,
+        prices_path=args.prices,
+        wanted=args.sizes,
+        env=env,
+        fetch_sizes=fetch_sizes,
+        generation=args.generation,
     )
     if options.from_logs is not None:
         ram, ram_header = ram_from_logs(options.from_logs, options.process_type, options.concurrency, stdin)

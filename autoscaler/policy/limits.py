@@ -14,11 +14,12 @@ from autoscaler.schedule import window_active
 
 def size_limit(size_name: str, raised: int | None = None) -> int | None:
     """Heroku's per-process-type quantity limit for a size (``raised``: a limit Heroku granted
-    above the default, which Eco and Basic never get); None when only the app's limit applies."""
+    above the default, for Performance, Private and Shield only: never Eco, Basic or Fir's 255);
+    None when only the app's limit applies."""
     size = sizes.lookup(size_name)
     if size is None or size.max_per_type is None:
         return None
-    if raised is not None and size.tier not in {sizes.Tier.ECO, sizes.Tier.BASIC}:
+    if raised is not None and size.raisable:
         return raised
     return size.max_per_type
 

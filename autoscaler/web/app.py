@@ -1,4 +1,5 @@
-"""The web process's Starlette app: ``GET /health`` and ``POST /drain``.
+"""The web process's Starlette app: ``GET /health``, ``POST /drain`` and the status page ``GET /``
+(:mod:`autoscaler.web.dashboard`).
 
 ``POST /drain`` takes Logplex batches (``Content-Type: application/logplex-1``) with HTTP basic
 auth (any user name, the password ``AUTOSCALER_DRAIN_PASSWORD``, compared in constant time),
@@ -29,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from starlette.applications import Starlette
@@ -42,6 +43,9 @@ from autoscaler.drain import wire
 from autoscaler.drain.frames import FrameError, split_frames
 from autoscaler.drain.lines import Batch
 from autoscaler.drain.store import DrainStore
+
+if TYPE_CHECKING:
+    from autoscaler.web.dashboard import Dashboard
 
 BODY_LIMIT = 1024 * 1024
 """Largest body accepted, in bytes (1 MiB); Logplex's batches are far smaller."""
@@ -161,9 +165,11 @@ def create_app(
     *,
     body_limit: int = BODY_LIMIT,
     clock: Callable[[], float] = time.time,
+    dashboard: Dashboard | None = None,
 ) -> Starlette:
     """The app. ``store_factory`` builds the store when the server starts (inside its event
-    loop); ``password`` is ``AUTOSCALER_DRAIN_PASSWORD`` (None: the drain is off)."""
+    loop); ``password`` is ``AUTOSCALER_DRAIN_PASSWORD`` (None: the drain is off);
+    ``dashboard`` serves the status page at ``GET /`` (None: no such route)."""
     expected = None if password is None else password.encode("utf-8")
     log = logs.get_logger(component="web")
     counters = Counters(since=clock())
@@ -176,10 +182,19 @@ def create_app(
             yield
         finally:
             await holder.pop("store").close()
+            if dashboard is not None:
+                dashboard.close()
             log.info("web_stopped", seconds=round(clock() - counters.since), **counters.fields())
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "version": __version__, "drain": "off" if expected is None else "on"})
+        return JSONResponse(
+            {
+                "ok": True,
+                "version": __version__,
+                "drain": "off" if expected is None else "on",
+                "dashboard": "on" if dashboard is not None and dashboard.enabled else "off",
+            }
+        )
 
     async def drain(request: Request) -> Response:
         now = clock()
@@ -226,7 +241,7 @@ def create_app(
             }
         )
 
-    return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), Route("/drain", drain, methods=["POST"])],
-        lifespan=lifespan,
-    )
+    routes = [Route("/health", health, methods=["GET"]), Route("/drain", drain, methods=["POST"])]
+    if dashboard is not None:
+        routes.append(Route("/", dashboard.page, methods=["GET"]))
+    return Starlette(routes=routes, lifespan=lifespan)

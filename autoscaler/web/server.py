@@ -19,7 +19,9 @@ from autoscaler.config import load_settings
 from autoscaler.drain.store import DrainStore, connect_async
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.redact import Redactor
+from autoscaler.signals.redis_conn import connect
 from autoscaler.web.app import BODY_LIMIT, create_app
+from autoscaler.web.dashboard import dashboard_for
 
 DEFAULT_PORT = 5000
 """The port when ``$PORT`` is unset (Heroku always sets it for a web dyno)."""
@@ -63,7 +65,8 @@ def serve(env: Mapping[str, str], *, host: str = PUBLIC_HOST) -> int:
         log.warning("drain_off", message="AUTOSCALER_DRAIN_PASSWORD is not set: every POST /drain is refused (403)")
     elif len(password) < SHORT_PASSWORD:
         log.warning("drain_password_short", message=f"use at least {SHORT_PASSWORD} random characters")
-    app = create_app(lambda: DrainStore(connect_async(state_url, timeout=STORE_TIMEOUT)), password)
+    dashboard = dashboard_for(settings, connect(state_url, timeout=STORE_TIMEOUT), log, short=SHORT_PASSWORD)
+    app = create_app(lambda: DrainStore(connect_async(state_url, timeout=STORE_TIMEOUT)), password, dashboard=dashboard)
     config = uvicorn.Config(
         app,
         host=host,
@@ -76,6 +79,12 @@ def serve(env: Mapping[str, str], *, host: str = PUBLIC_HOST) -> int:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    log.info("web_started", port=port, drain="off" if password is None else "on", body_limit=BODY_LIMIT)
+    log.info(
+        "web_started",
+        port=port,
+        drain="off" if password is None else "on",
+        dashboard="on" if dashboard.enabled else "off",
+        body_limit=BODY_LIMIT,
+    )
     uvicorn.Server(config).run()  # after SIGTERM, uvicorn raises the signal again once it has stopped
     return 0
