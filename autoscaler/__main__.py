@@ -29,7 +29,7 @@ from autoscaler.redact import Redactor
 from autoscaler.signals import Reading
 from autoscaler.signals.build import SIGNAL_TIMEOUT, build_sources
 from autoscaler.signals.redis_conn import connect
-from autoscaler.state import Lease, MemoryState, RedisState, StateStore
+from autoscaler.state import LEASE_MIN_TTL, Lease, MemoryState, RedisState, StateStore
 from autoscaler.urls import check_api_url
 
 
@@ -83,7 +83,7 @@ class _Runtime:
         if shared and self.state_client is not None:
             app = settings.app_name or ""
             state = RedisState(self.state_client, app)
-            lease = Lease(self.state_client, app, ttl=settings.interval)
+            lease = Lease(self.state_client, app, ttl=max(settings.interval, LEASE_MIN_TTL))
             recorded = RedisHistory(self.state_client, app)
         notifier: Notifier = NullNotifier()
         if shared and settings.notify_url is not None:

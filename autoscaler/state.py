@@ -135,11 +135,17 @@ return 0
 """
 
 
+LEASE_MIN_TTL = 10.0
+"""Seconds a lease lasts at least, whatever the interval: with a 2 s tick, a leader slowed for a
+moment (a slow Redis reply, a long pause) must not lose the lead to a stand-by and get it back."""
+
+
 class Lease:
     """Leadership among daemons of the same app: ``SET NX PX`` to take it, a compare-and-renew
     script to keep it, compare-and-delete to give it up on a clean stop. The TTL is one tick
-    interval and the leader renews it several times an interval, so when the leader dies a
-    stand-by takes over within two intervals, and at once after a clean stop."""
+    interval, at least :data:`LEASE_MIN_TTL`, and the leader renews it several times an interval,
+    so when the leader dies a stand-by takes over once the TTL has run out, and at once after a
+    clean stop."""
 
     def __init__(self, client: redis.Redis, app: str, ttl: float, owner: str | None = None) -> None:
         self.client = client
