@@ -19,6 +19,7 @@ from autoscaler import __version__, logs, plan, simulate
 from autoscaler.clock import SystemClock
 from autoscaler.config import DEFAULT_API_URL, Settings, load_settings, require_runtime, resolve_token, token_problem
 from autoscaler.daemon import Daemon, TickResult
+from autoscaler.decision_log import decision_fields
 from autoscaler.errors import ConfigError, HerokuError, SignalError
 from autoscaler.heroku import HerokuClient
 from autoscaler.history import HistoryStore, MemoryHistory, RedisHistory
@@ -167,14 +168,7 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
         for name, process in settings.processes.items()
     }
     for decision in daemon.decide(observed.observations, observed.formation or {}):
-        processes[decision.process].update(
-            quantity=decision.current,
-            size=decision.current_size,
-            desired=decision.desired,
-            desired_size=decision.desired_size,
-            reason=str(decision.reason),
-            message=decision.message,
-        )
+        processes[decision.process].update(quantity=decision.current, **decision_fields(decision))
     return {"ok": not errors, "app": app, "processes": processes, "errors": [runtime.redactor(e) for e in errors]}
 
 

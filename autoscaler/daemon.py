@@ -16,9 +16,8 @@ A tick, top to bottom (:meth:`Daemon.tick`):
 3. If any decision changes the formation: one batch ``PATCH /apps/{app}/formation`` with
    absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
    In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
-   During a deploy of a preboot app Heroku refuses the PATCH for a few minutes: one
-   ``preboot_wait`` warning, a new try every tick, a notice only after
-   :data:`PREBOOT_NOTIFY_AFTER`.
+   A failing Platform API (a rejected token, refused PATCHes, a deploy's preboot) is
+   :mod:`autoscaler.api_health`'s to handle.
 
 ``check`` runs the first two steps (:meth:`Daemon.observe`, :meth:`Daemon.decide`) on a
 daemon that keeps its state in memory; ``simulate`` runs whole ticks against a simulated
@@ -36,6 +35,7 @@ from typing import Protocol
 from structlog.typing import FilteringBoundLogger
 
 from autoscaler import sizes
+from autoscaler.api_health import ApiHealth
 from autoscaler.appview import AppView, BudgetSplit, PlatformAPI
 from autoscaler.clock import Clock
 from autoscaler.config import Settings
@@ -57,17 +57,8 @@ from autoscaler.policy import (
 from autoscaler.signals import Reading, Source
 from autoscaler.state import Lease, MemoryState, StateStore
 
-AUTH_BACKOFF_MAX = 900.0
-"""Seconds between tries at most while the token is rejected (401/403)."""
 TICK_BUDGET = 0.8
 """Share of the interval one tick may spend on I/O (retries stop at this deadline)."""
-PREBOOT_NOTIFY_AFTER = 900.0
-"""Seconds Heroku may refuse formation changes during a deploy (release phase and preboot) before
-that is notified: a deploy takes a few minutes; a quarter of an hour is unusual."""
-PATCH_BACKOFF_MAX = 60.0
-"""After failed PATCHes (other than the preboot pause) the next try waits one interval, then
-twice as long each time, up to this many seconds: a change Heroku keeps refusing costs at most
-two calls a minute."""
 
 
 class FormationAPI(Protocol):
@@ -160,8 +151,6 @@ class Daemon:
             self.history = HistoryRecorder(history, settings, self._prices, self.log, instance=owner)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
-        self._paused_until = 0.0
-        self._auth_failures = 0
         self._lease_unreadable = False
         self._would_scale: tuple[str, ...] = ()
         """Dry run: the changes last announced, so a webhook hears of each would-be formation once."""
@@ -169,10 +158,8 @@ class Daemon:
         platform = api if isinstance(api, PlatformAPI) else None
         self.view = AppView(self.app, platform, settings, self._prices, self.log)
         """The kept formation, the app's generation and prices, one-off dynos, the rate limit."""
-        self._preboot_since: float | None = None
-        self._patch_failures = 0
-        self._patch_retry_at = 0.0
-        self._last_split: tuple[float, int, float] | None = None
+        self.health = ApiHealth(settings.interval, clock, self.log, self.alerts, api.pause_hint)
+        """The Platform API's failures: token back-off, PATCH back-off, preboot waits, pauses."""
 
     # --- one tick -------------------------------------------------------------------
 
@@ -181,15 +168,7 @@ class Daemon:
         self.ticks += 1
         start = self.clock.monotonic()
         deadline = start + self.settings.interval * TICK_BUDGET
-        if start < self._paused_until:
-            self.log.warning(
-                "tick_skipped",
-                reason="backing_off" if self._auth_failures else "rate_limit_low",
-                message="token rejected: backing off"
-                if self._auth_failures
-                else "Platform API rate limit running low: skipping this tick",
-                resume_in_s=round(self._paused_until - start, 1),
-            )
+        if self.health.paused(start):
             return TickResult(ok=True, skipped=True)
         if self.lease is not None and not self._lead():
             if self._lease_unreadable:
@@ -200,22 +179,22 @@ class Daemon:
         evaluation = self._evaluate_fresh(observed, deadline)
         if evaluation is None:
             assert observed.formation_error is not None
-            self._api_failed(observed.formation_error, "formation_read_failed")
+            self.health.failed(observed.formation_error, "formation_read_failed")
             return self._recorded(TickResult(ok=False, errors=[f"formation: {observed.formation_error}"]), False)
         if observed.fresh:
-            self._api_ok()
+            self.health.ok()
         result = TickResult(ok=not observed.errors, readings=observed.readings, errors=observed.errors)
         result.decisions = self._commit(evaluation, observed.observations)
         self.narrate.cost(result.decisions)
         result.updates = [_update_for(d) for d in result.decisions if d.changed]
         if not result.updates:
             self._would_scale = ()
-            self._preboot_over(accepted=False)
-        if result.updates and (self.settings.dry_run or (observed.fresh and self._may_patch())):
+            self.health.preboot_over(accepted=False)
+        if result.updates and (self.settings.dry_run or (observed.fresh and self.health.may_patch())):
             result.patched = self._apply(result.updates, deadline, result)
             if result.patched:
                 self._remember_applied(result.decisions)
-        self._note_pause()
+        self.health.note_pause()
         return self._recorded(result)
 
     def _recorded(self, result: TickResult, formation_read: bool = True) -> TickResult:
@@ -299,31 +278,6 @@ class Daemon:
         self._once("standby", False)
         return True
 
-    def _api_failed(self, exc: HerokuError, event: str) -> None:
-        now = self.clock.time()
-        if isinstance(exc, Unauthorized | Forbidden):
-            self._auth_failures += 1
-            pause = min(self.settings.interval * 2**self._auth_failures, AUTH_BACKOFF_MAX)
-            self._paused_until = self.clock.monotonic() + pause
-            self.log.error(
-                "token_rejected",
-                error=str(exc),
-                retry_in_s=round(pause),
-                message="the Platform API refused the token (revoked, expired or lacking scope): "
-                "holding the formation; set a new HEROKU_API_KEY",
-            )
-            self.alerts.failing("Platform API token", str(exc), now, at_once=True)
-            return
-        self.log.error(event, error=str(exc), message="holding the formation as it is")
-        self.alerts.failing("Platform API", str(exc), now)
-        self._note_pause()
-
-    def _api_ok(self) -> None:
-        now = self.clock.time()
-        self._auth_failures = 0
-        self.alerts.recovered("Platform API", now)
-        self.alerts.recovered("Platform API token", now)
-
     def _get_state(self, name: str) -> ProcessState:
         try:
             state = self.state.get(name)
@@ -396,7 +350,7 @@ class Daemon:
         if observed.formation is None:
             return None
         evaluation = self._evaluate(observed.observations, observed.formation)
-        if observed.fresh or self.settings.dry_run or not evaluation.changes or not self._may_patch():
+        if observed.fresh or self.settings.dry_run or not evaluation.changes or not self.health.may_patch():
             return evaluation
         now = self.clock.monotonic()
         try:
@@ -417,30 +371,10 @@ class Daemon:
         """Store the new state and log the budget's split and one decision line per process type."""
         for name, state in evaluation.states.items():
             self._put_state(name, state)
-        self._log_budget(evaluation.split)
+        self.narrate.budget(evaluation.split)
         for decision in evaluation.decisions.values():
             self.narrate.decision(decision, observations[decision.process].reading)
         return list(evaluation.decisions.values())
-
-    def _log_budget(self, split: BudgetSplit | None) -> None:
-        """How AUTOSCALER_MAX_MONTHLY_COST is shared, logged when it changes."""
-        if split is None:
-            return
-        key = (round(split.one_off, 2), split.one_off_dynos, round(split.other_types, 2))
-        if key == self._last_split:
-            return
-        self._last_split = key
-        self.log.info(
-            "budget",
-            max_monthly_usd=round(split.budget, 2),
-            one_off_usd=round(split.one_off, 2),
-            one_off_dynos=split.one_off_dynos,
-            other_types_usd=round(split.other_types, 2),
-            managed_usd=round(split.managed, 2),
-            message=f"AUTOSCALER_MAX_MONTHLY_COST ${split.budget:,.2f}: ${split.one_off:,.2f} for "
-            f"{split.one_off_dynos} one-off dynos running now, ${split.other_types:,.2f} for the process "
-            f"types not managed here, ${split.managed:,.2f} left for the managed ones",
-        )
 
     def _remember_applied(self, decisions: list[Decision]) -> None:
         now = self.clock.time()
@@ -464,10 +398,10 @@ class Daemon:
         try:
             answer = self.api.update_formation(self.app, updates, deadline=deadline)
         except PrebootLocked as exc:
-            self._preboot_wait(exc, changes)
+            self.health.preboot_wait(exc, changes)
             return False
         except HerokuError as exc:
-            self._patch_failed()
+            self.health.patch_failed()
             self.log.error(
                 "scale_failed",
                 changes=changes,
@@ -475,72 +409,18 @@ class Daemon:
                 message="formation left as it was; the next tick re-reads it and decides again",
             )
             if isinstance(exc, Unauthorized | Forbidden):
-                self._api_failed(exc, "scale_failed")
+                self.health.failed(exc, "scale_failed")
             else:
                 self.alerts.failing("Platform API", str(exc), self.clock.time())
             result.ok = False
             result.errors.append(f"scale: {exc}")
             return False
         self.view.merge(answer)
-        self._patch_failures, self._patch_retry_at = 0, 0.0
-        self._preboot_over(accepted=True)
+        self.health.patch_ok()
         for update, text in zip(updates, changes, strict=True):
             self.log.info("scaled", process=update.type, change=text, dry_run=False)
         self.alerts.scaled(changes, dry_run=False)
         return True
-
-    def _may_patch(self) -> bool:
-        """False while the next PATCH waits after failed ones (logged at debug level)."""
-        wait = self._patch_retry_at - self.clock.monotonic()
-        if wait > 0:
-            self.log.debug("scale_deferred", retry_in_s=round(wait, 1), message="waiting after failed PATCHes")
-        return wait <= 0
-
-    def _patch_failed(self) -> None:
-        """The next PATCH waits one interval, then twice as long after each failure in a row."""
-        self._patch_failures += 1
-        wait = min(PATCH_BACKOFF_MAX, self.settings.interval * 2 ** (self._patch_failures - 1))
-        self._patch_retry_at = self.clock.monotonic() + wait
-
-    def _preboot_wait(self, exc: PrebootLocked, changes: list[str]) -> None:
-        """Heroku refuses formation changes while a deploy's release phase and preboot run: one warning
-        for the whole wait, a try every tick, a notice once it has lasted PREBOOT_NOTIFY_AFTER."""
-        now = self.clock.time()
-        if self._preboot_since is None:
-            self._preboot_since = now
-            self.log.warning(
-                "preboot_wait",
-                changes=changes,
-                error=str(exc),
-                message="a deploy is in its release phase or preboot: Heroku accepts no formation change "
-                "until it completes; trying again every tick",
-            )
-            return
-        waited = now - self._preboot_since
-        if waited >= PREBOOT_NOTIFY_AFTER:
-            text = f"formation changes refused for {waited / 60:.0f} min: release phase or preboot not complete"
-            if self._once("preboot_long", True):
-                self.log.warning("preboot_wait_long", changes=changes, waited_s=round(waited), message=text)
-            self.alerts.condition("preboot_wait", True, text, {"waited_s": round(waited), "changes": changes})
-
-    def _preboot_over(self, *, accepted: bool) -> None:
-        """The end of a preboot wait: Heroku accepted the change, or no change is wanted any more."""
-        if self._preboot_since is None:
-            return
-        waited = self.clock.time() - self._preboot_since
-        self._preboot_since = None
-        self._once("preboot_long", False)
-        self.alerts.condition("preboot_wait", False, "")
-        self.log.info(
-            "preboot_over",
-            waited_s=round(waited),
-            message="Heroku accepted the formation change" if accepted else "no change is wanted any more",
-        )
-
-    def _note_pause(self) -> None:
-        hint = self.api.pause_hint()
-        if hint > 0:
-            self._paused_until = self.clock.monotonic() + float(hint)
 
     def close(self, *, quick: bool = False) -> None:
         """Release the lease, flush and close the notifier (``quick``: waiting at most a second,

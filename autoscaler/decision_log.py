@@ -1,19 +1,42 @@
 """What the daemon tells a person about its decisions: one canonical ``decision`` line per
 process type and tick, ``clamped`` and ``manual_change`` events, the notices they imply, and
-the ``cost`` line when the monthly run-rate changes."""
+the ``cost`` line when the monthly run-rate changes, and the ``budget`` line when the share of
+``AUTOSCALER_MAX_MONTHLY_COST`` left to the managed process types does."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from structlog.typing import FilteringBoundLogger
 
+from autoscaler.appview import BudgetSplit
 from autoscaler.config import Settings
 from autoscaler.logs import measurements
 from autoscaler.notify import Alerts
 from autoscaler.policy import CLAMP_REASONS, Decision, Reason, monthly_price
 from autoscaler.signals import Reading
+
+
+class DecisionFields(TypedDict):
+    """What a decision says beside the quantity it starts from, as the history and ``check`` show it."""
+
+    size: str
+    desired: int
+    desired_size: str
+    reason: str
+    message: str
+
+
+def decision_fields(decision: Decision) -> DecisionFields:
+    """The size, the wanted quantity and size, the reason and the message of ``decision``."""
+    return DecisionFields(
+        size=decision.current_size,
+        desired=decision.desired,
+        desired_size=decision.desired_size,
+        reason=str(decision.reason),
+        message=decision.message,
+    )
 
 
 def monthly_cost(quantities: Mapping[str, tuple[int, str]], prices: Mapping[str, float] | None = None) -> float | None:
@@ -38,6 +61,7 @@ class DecisionLog:
         self.settings = settings
         self.prices = prices
         self._last_cost: tuple[float | None, float | None] | None = None
+        self._last_split: tuple[float, int, float] | None = None
 
     def decision(self, decision: Decision, reading: Reading) -> None:
         """The canonical decision line of one process type, and the clamp and fallback events it implies."""
@@ -107,4 +131,24 @@ class DecisionLog:
             monthly_usd=current,
             desired_monthly_usd=desired,
             **{"sample#autoscaler.monthly_usd": current} if current is not None else {},
+        )
+
+    def budget(self, split: BudgetSplit | None) -> None:
+        """How AUTOSCALER_MAX_MONTHLY_COST is shared, logged when it changes."""
+        if split is None:
+            return
+        key = (round(split.one_off, 2), split.one_off_dynos, round(split.other_types, 2))
+        if key == self._last_split:
+            return
+        self._last_split = key
+        self.log.info(
+            "budget",
+            max_monthly_usd=round(split.budget, 2),
+            one_off_usd=round(split.one_off, 2),
+            one_off_dynos=split.one_off_dynos,
+            other_types_usd=round(split.other_types, 2),
+            managed_usd=round(split.managed, 2),
+            message=f"AUTOSCALER_MAX_MONTHLY_COST ${split.budget:,.2f}: ${split.one_off:,.2f} for "
+            f"{split.one_off_dynos} one-off dynos running now, ${split.other_types:,.2f} for the process "
+            f"types not managed here, ${split.managed:,.2f} left for the managed ones",
         )

@@ -42,7 +42,7 @@ from autoscaler.heroku import Formation, FormationUpdate
 from autoscaler.history import HistoryStore, RedisHistory
 from autoscaler.signals import Reading, Source
 from autoscaler.state import MemoryState, RedisState
-from autoscaler.web.dashboard import render_page
+from autoscaler.web.render import render_page
 
 APP = "bench-app"
 DAY = 86400

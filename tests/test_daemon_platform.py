@@ -14,9 +14,10 @@ import redis
 import respx
 import structlog
 
+from autoscaler.api_health import PREBOOT_NOTIFY_AFTER
 from autoscaler.appview import FORMATION_MAX_AGE, RATE_CHECK_EVERY, SLOW_MAX_AGE
 from autoscaler.config import Settings, load_settings
-from autoscaler.daemon import PREBOOT_NOTIFY_AFTER, Daemon
+from autoscaler.daemon import Daemon
 from autoscaler.errors import ConfigError
 from autoscaler.heroku import HerokuClient
 from autoscaler.notify import RecordingNotifier

@@ -20,7 +20,8 @@ from autoscaler.history import History, MemoryHistory, ProcessStatus, Slot, Stat
 from autoscaler.history.chart import chart, nice_ceiling
 from autoscaler.history.model import Sample, decode, encode
 from autoscaler.web.app import create_app
-from autoscaler.web.dashboard import Dashboard, render_page
+from autoscaler.web.dashboard import Dashboard
+from autoscaler.web.render import render_page
 from benchmarks.dashboard import DAY, record
 
 PASSWORD = "dash-s3cret-0123456789abcdef"

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from autoscaler.config import Settings, load_settings
 from autoscaler.errors import ConfigError, SignalError, StateError
-from autoscaler.history.model import History, SignalSpec, Slot, main_signal, number, signal_value
+from autoscaler.history.model import MEASURED, History, SignalSpec, Slot, main_signal, number, signal_value
 from autoscaler.history.store import TTL, HistoryStore, RedisHistory
 from autoscaler.redact import Redactor
 from autoscaler.signals.redis_conn import connect
@@ -38,13 +38,7 @@ COLUMNS = (
     "target",
     "max_current",
     "max_desired",
-    "depth",
-    "latency",
-    "busy",
-    "rate",
-    "queue_time_p95",
-    "response_time_p95",
-    "monthly_usd",
+    *MEASURED,
 )
 """The columns of ``--csv`` (and the keys of ``--json``), in order."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)

@@ -28,6 +28,8 @@ from autoscaler.config import ProcessConfig
 SLOT = 60
 """Seconds per slot."""
 
+MEASURED = ("depth", "latency", "busy", "rate", "queue_time_p95", "response_time_p95", "monthly_usd")
+"""The figures a slot keeps as the minute's last tick read them (and the last columns of ``history``)."""
 FIELDS = (
     "max_current",
     "max_desired",
@@ -38,13 +40,7 @@ FIELDS = (
     "desired",
     "desired_size",
     "reason",
-    "depth",
-    "latency",
-    "busy",
-    "rate",
-    "queue_time_p95",
-    "response_time_p95",
-    "monthly_usd",
+    *MEASURED,
 )
 """The comma-separated fields of a stored slot, in order. The first four are merged within the
 minute (largest value kept; the latest event kept), the others are the last tick's."""

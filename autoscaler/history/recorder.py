@@ -15,6 +15,7 @@ from typing import Protocol
 from structlog.typing import FilteringBoundLogger
 
 from autoscaler.config import Settings
+from autoscaler.decision_log import decision_fields
 from autoscaler.errors import StateError
 from autoscaler.history.model import (
     Event,
@@ -98,11 +99,7 @@ class HistoryRecorder:
                         at=at,
                         process=decision.process,
                         current=decision.current,
-                        desired=decision.desired,
-                        size=decision.current_size,
-                        desired_size=decision.desired_size,
-                        reason=str(decision.reason),
-                        message=decision.message,
+                        **decision_fields(decision),
                         outcome=outcome,
                     )
                 )
@@ -111,11 +108,7 @@ class HistoryRecorder:
             samples.append(sample)
             self._latest[decision.process] = ProcessStatus(
                 current=decision.current,
-                size=decision.current_size,
-                desired=decision.desired,
-                desired_size=decision.desired_size,
-                reason=str(decision.reason),
-                message=decision.message,
+                **decision_fields(decision),
                 signal_error=reading.error,
                 monthly_usd=sample.monthly_usd,
                 desired_monthly_usd=_cost(decision.desired, decision.desired_size, self.prices),
