@@ -33,8 +33,7 @@ from autoscaler.errors import StateError
 from autoscaler.history import History, HistoryStore, RedisHistory
 from autoscaler.redact import Redactor
 from autoscaler.web.app import supplied_password
-from autoscaler.web.render import DEFAULT_HOURS, EVENTS_SHOWN
-from autoscaler.web.render import render_page
+from autoscaler.web.render import DEFAULT_HOURS, EVENTS_SHOWN, render_page
 
 REALM = 'Basic realm="autoscaler status", charset="UTF-8"'
 MAX_HOURS = 216
