@@ -169,6 +169,10 @@ def _check(runtime: _Runtime) -> dict[str, Any]:
     }
     for decision in daemon.decide(observed.observations, observed.formation or {}):
         processes[decision.process].update(quantity=decision.current, **decision_fields(decision))
+    for entry in processes.values():
+        if entry["quantity"] is None:  # no decision: say why, for the report
+            read = observed.formation is not None
+            entry["message"] = f"not in the formation of {app}" if read else "the formation could not be read"
     return {"ok": not errors, "app": app, "processes": processes, "errors": [runtime.redactor(e) for e in errors]}
 
 
@@ -211,7 +215,7 @@ def _print_check(report: Mapping[str, Any], out: TextIO) -> None:
             if key in p and (key in {"depth", "latency", "busy"} or p[key] is not None)
         )
         if p["quantity"] is None:
-            out.write(f"{name}: not in the formation  {signals}\n")
+            out.write(f"{name}: {p['message']}  {signals}\n")
             continue
         out.write(
             f"{name}: {p['quantity']} x {p['size']}  {signals}  → desired {p['desired']} x {p['desired_size']} "

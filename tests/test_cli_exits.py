@@ -134,7 +134,7 @@ def test_plan_with_no_feasible_size_exits_2() -> None:
     proc = autoscaler("plan", "--ram-per-process", "600", "--processes", "1", "--sizes", "eco,basic", env=env)
     assert 2 == proc.returncode
     assert "No feasible size" in proc.stdout
-    assert "--ram-per-process/--from-logs: no dyno size can serve this demand" in proc.stderr
+    assert "--ram-per-process, --processes: no dyno size can serve this demand" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -264,7 +264,7 @@ def test_queues_accept_a_json_list() -> None:
         ),
         pytest.param(
             {"AUTOSCALER_DRY_RUN": "maybe"},
-            "AUTOSCALER_DRY_RUN: must be true or false (also 1/0, yes/no)",
+            "AUTOSCALER_DRY_RUN: must be true or false (also 1/0, yes/no, on/off)",
             id="bad boolean",
         ),
         pytest.param(
@@ -664,3 +664,38 @@ def test_missing_source_is_named() -> None:
         "AUTOSCALER_PROCESSES__WORKER__SOURCE: required: one of rq, celery, dramatiq, redis_list, sql, http_json, "
         "web, router"
     ] == problems(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__QUEUE_TIME_MS": "100"},
+            "AUTOSCALER_PROCESSES__WORKER__QUEUE_TIME_MS: not read by the rq source, which reads JOBS_PER_DYNO, "
+            "MAX_LATENCY, JOB_DURATION",
+            id="web target on a worker",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__PROCESSES_PER_DYNO": "4"},
+            "AUTOSCALER_PROCESSES__WORKER__PROCESSES_PER_DYNO: not read by the rq source, which reads JOBS_PER_DYNO, "
+            "MAX_LATENCY, JOB_DURATION",
+            id="web setting on a worker",
+        ),
+    ],
+)
+def test_a_target_of_another_kind_is_refused(env: dict[str, str], expected: str) -> None:
+    """A target the process's source never reads would be ignored without a word: it is refused instead."""
+    assert [expected] == problems({**WORKER, **env})
+
+
+def test_a_worker_target_on_a_web_process_is_refused() -> None:
+    """MAX_LATENCY on a web process is named, with what a web process reads."""
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "AUTOSCALER_PROCESSES__WEB__SOURCE": "web",
+        "AUTOSCALER_PROCESSES__WEB__MAX_DYNOS": "5",
+        "AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS": "50",
+        "AUTOSCALER_PROCESSES__WEB__MAX_LATENCY": "30",
+    }
+    expected = "AUTOSCALER_PROCESSES__WEB__MAX_LATENCY: not read by the web source, which reads QUEUE_TIME_MS, "
+    assert [expected + "PROCESSES_PER_DYNO"] == problems(env)

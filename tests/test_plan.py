@@ -758,7 +758,7 @@ def test_json_infeasible_row_has_nulls() -> None:
     out = io.StringIO()
     with pytest.raises(ConfigError) as caught:
         run(_parse(["--ram-per-process=600", "--processes=1", "--sizes=eco", "--json"]), out, {})
-    assert ["--ram-per-process/--from-logs: no dyno size can serve this demand (each row above says why)"] == (
+    assert ["--ram-per-process, --processes: no dyno size can serve this demand (each row above says why)"] == (
         caught.value.problems
     )
     data = json.loads(out.getvalue())

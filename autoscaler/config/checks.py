@@ -35,9 +35,31 @@ def process_problems(settings: Settings) -> list[str]:
                 problems.append(f"{var}: a router process needs a target: set {var}__RESPONSE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
             problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
+        problems += _foreign_targets(name, process)
         problems += _limit_problems(name, process)
         problems += _source_problems(name, process, settings)
     return problems
+
+
+_WORKER_ONLY = ("jobs_per_dyno", "max_latency", "job_duration")
+_READS: dict[str, tuple[str, ...]] = {
+    "web": ("queue_time_ms", "processes_per_dyno"),
+    "router": ("response_time_ms", "processes_per_dyno"),
+}
+"""The web-side settings each web source reads; a worker source reads the worker ones instead."""
+
+
+def _foreign_targets(name: str, process: ProcessConfig) -> list[str]:
+    """A target of another kind of process would be ignored without a word: refuse it instead."""
+    reads = _READS.get(process.source, _WORKER_ONLY)
+    web_side = {field for fields in _READS.values() for field in fields}
+    foreign = (web_side | set(_WORKER_ONLY)) - set(reads)
+    return [
+        f"{process_var(name, field)}: not read by the {process.source} source, which reads "
+        f"{', '.join(target.upper() for target in reads)}"
+        for field in sorted(foreign)
+        if getattr(process, field) is not None
+    ]
 
 
 def _limit_problems(name: str, process: ProcessConfig) -> list[str]:

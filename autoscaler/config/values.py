@@ -18,7 +18,7 @@ def parse_bool(value: object) -> object:
             return True
         if text in _FALSE:
             return False
-        raise ValueError("must be true or false (also 1/0, yes/no)")
+        raise ValueError("must be true or false (also 1/0, yes/no, on/off)")
     return value
 
 

@@ -87,6 +87,8 @@ def run(
             headers.append(f"Dyno limit per process type: {options.max_dynos} (--max-dynos)")
         out.write(render_table(rows, best, headers, with_processes=isinstance(options.demand, Load)))
     if best is None:
-        flags = "--ram-per-process/--from-logs" + (", --max-dynos" if options.max_dynos is not None else "")
+        demand = "--rps/--app-time-ms/--queue-time-ms" if isinstance(options.demand, Load) else "--processes"
+        source = "--from-logs" if options.from_logs is not None else "--ram-per-process"
+        flags = f"{source}, {demand}" + (", --max-dynos" if options.max_dynos is not None else "")
         raise ConfigError([f"{flags}: no dyno size can serve this demand (each row above says why)"])
     return 0

@@ -105,7 +105,8 @@ def _scale_down(tick: Tick, state: ProcessState, why: str) -> Outcome:
     if tick.booting > 0:
         return Outcome(current, Reason.HELD_BOOTING, f"{why}; {tick.booting} new dynos still booting: no scale-down")
     if now < state.panic_until:
-        return Outcome(current, Reason.HELD_PANIC, f"{why}; burst seen in the last {PANIC_WINDOW:g}s: no scale-down")
+        hold = max(1, math.ceil(state.panic_until - now))
+        return Outcome(current, Reason.HELD_PANIC, f"{why}; burst seen: no scale-down for {hold}s more")
     ceiling = max(value for _, value in state.history)
     if ceiling >= current:
         last = max(t for t, v in state.history if v == ceiling)
