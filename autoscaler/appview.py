@@ -26,8 +26,9 @@ refilled at about 75 a minute) is shared by every tool of the account:
 A client without these calls (``simulate``'s platform, which has no rate limit to spare) is
 asked for the formation every tick, as the daemon did before it kept one.
 
-A quiet app thus costs about 75 Platform API calls an hour (60 formation reads, 12 rate-limit
-checks, the start), and about 135 with a budget; ``benchmarks/daemon.py`` measures it.
+A quiet app thus costs about 70 Platform API calls an hour (a formation read a minute and a
+rate-limit check every 5 minutes, measured 59 + 11), and about 130 with a budget (the running
+dynos read once a minute too); ``benchmarks/daemon.py`` measures it.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ DELAY = 6
 
 def _backlog(client: redis.Redis, count: int) -> None:
     """A backlog made by the real rq library, as the app would enqueue it."""
-    from rq import Queue  # a development dependency: installed by `make demo`
+    from rq import Queue  # a development dependency: the development install (`make daemon-demo`, `make test`) has it
 
     queue = Queue(QUEUE, connection=client)
     for number in range(count):

@@ -10,7 +10,10 @@ asyncio event loop with uvicorn's pure-Python HTTP parser (h11), which is what
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 
 import uvicorn
 
@@ -86,5 +89,22 @@ def serve(env: Mapping[str, str], *, host: str = PUBLIC_HOST) -> int:
         dashboard="on" if dashboard.enabled else "off",
         body_limit=BODY_LIMIT,
     )
-    uvicorn.Server(config).run()  # after SIGTERM, uvicorn raises the signal again once it has stopped
+    _Server(config).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM or SIGINT stops it and ``serve`` returns (exit status
+    0 after a clean stop, as for ``run``) instead of raising the signal again once it has stopped."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
