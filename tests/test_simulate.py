@@ -13,16 +13,18 @@ from typing import Any
 
 import pytest
 
-from autoscaler import queueing, sizes
-from autoscaler.errors import ConfigError
+from autoscaler import appview, queueing, sizes
+from autoscaler.appview import PlatformAPI
+from autoscaler.config import Settings
+from autoscaler.errors import ConfigError, ServerError
+from autoscaler.heroku import BUCKET_CAPACITY, FormationUpdate
 from autoscaler.heroku import Formation as ApiFormation
-from autoscaler.heroku import FormationUpdate
 from autoscaler.policy import Observation, ProcessState, Reason, decide_formation
 from autoscaler.simulate import demand, metrics, policies, workloads
 from autoscaler.simulate.model import Formation, Platform
 from autoscaler.simulate.ours import Ours, SimClock, SimulatedHeroku
 from autoscaler.simulate.runner import Inputs, Run, simulate
-from autoscaler.simulate.settings import DEFAULTS, START_EPOCH, SimConfig
+from autoscaler.simulate.settings import DEFAULT_INTERVAL, DEFAULTS, START_EPOCH, SimConfig
 from autoscaler.simulate.streams import ApiFaults, BootDelays
 from autoscaler.simulate.webqueues import WebQueues, quantile, survival
 from autoscaler.simulate.workerqueue import WorkerQueue
@@ -527,19 +529,87 @@ def _platform(config: SimConfig, faults: ApiFaults, quantity: int = 2) -> Platfo
     return Platform(Formation(quantity, BootDelays(1, 20, 60)), system, faults, [config.service_s] * 600, 30.0)
 
 
+def _calls(policy: Ours, name: str) -> list[int]:
+    """The seconds at which ours's Platform API got the call ``name``."""
+    assert policy.api is not None
+    return [second for second, call in policy.api.requests if call == name]
+
+
 def test_ours_is_the_daemon_ticking_every_interval() -> None:
-    """ours is a real Daemon: one tick per AUTOSCALER_INTERVAL, one formation GET each, and its PATCHes
-    are the scale actions; the engine's reason codes come out of its decisions."""
+    """ours is a real Daemon: one tick per AUTOSCALER_INTERVAL, and its PATCHes are the scale actions; the
+    engine's reason codes come out of its decisions."""
     config = _config("worker")
     policy, inputs, run = _ours(config)
     ticks = len(range(config.interval, inputs.workload.duration, config.interval))
     assert policy.daemon is not None
     assert policy.last is not None
-    assert (ticks, ticks + run.scale_actions, True) == (
+    assert (ticks, run.scale_actions, True) == (
         policy.daemon.ticks,
-        run.api_calls,
+        len(_calls(policy, "PATCH formation")),
         policy.last.decisions[0].reason in set(Reason),
     )
+
+
+def test_ours_calls_the_platform_api_as_deployed() -> None:
+    """The daemon keeps the formation as deployed: read at the first tick, again at least every minute and in
+    the tick of each PATCH (before it); the app and its sizes read once, the rate limit every 5 minutes; every
+    call is one API call, the free rate-limit check too."""
+    config = _config("web")
+    policy, inputs, run = _ours(config)
+    assert policy.daemon is not None
+    reads, patches = _calls(policy, "GET formation"), _calls(policy, "PATCH formation")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(reads)]
+    rate_checks = list(range(config.interval, inputs.workload.duration, round(appview.RATE_CHECK_EVERY)))
+    assert (True, True, 60, True, [config.interval], [config.interval], rate_checks, run.api_calls) == (
+        policy.daemon.view.keeps_formation,
+        run.scale_actions > 0,
+        max(gaps),
+        all(second in reads for second in patches),
+        _calls(policy, "GET app"),
+        _calls(policy, "GET available-dyno-sizes"),
+        _calls(policy, "GET account/rate-limits"),
+        len(reads) + len(patches) + len(rate_checks) + 2,
+    )
+    assert len(reads) < inputs.workload.duration // 60 + 1 + len(patches)
+
+
+def test_ours_reads_the_running_dynos_once_a_minute_with_a_budget() -> None:
+    """With AUTOSCALER_MAX_MONTHLY_COST the daemon reads the running dynos once a minute (none without)."""
+    budget, _, _ = _ours(_config("worker", max_monthly_cost=500.0))
+    free, _, _ = _ours(_config("worker"))
+    seconds = _calls(budget, "GET dynos")
+    assert ({60}, []) == (
+        {later - earlier for earlier, later in itertools.pairwise(seconds)},
+        _calls(free, "GET dynos"),
+    )
+
+
+def test_simulated_heroku_speaks_the_platform_calls_of_the_daemon() -> None:
+    """The app is on its size's generation (Cedar), its sizes priced by the run (the run's size at the run's
+    price), no one-off dyno runs, the rate limit is full; each call is one API call."""
+    config = _config("worker")
+    platform = _platform(config, ApiFaults(1, 0.0, 600), quantity=3)
+    api = SimulatedHeroku(platform, SimClock(), "worker", "Standard-2X", 33.0)
+    available = {size.name: size.monthly_usd for size in api.available_dyno_sizes("app")}
+    dynos = api.dynos("app")
+    assert (True, "cedar", 33.0, 25.0, ["worker"] * 3, BUCKET_CAPACITY, BUCKET_CAPACITY, 4) == (
+        isinstance(api, PlatformAPI),
+        sizes.parse_generation(api.app("app")["generation"]),
+        available["standard-2x"],
+        available["standard-1x"],
+        [dyno.type for dyno in dynos],
+        api.rate_limits(),
+        api.rate_limit_remaining,
+        platform.api_calls,
+    )
+
+
+def test_ours_learns_the_price_from_the_platform() -> None:
+    """The daemon's prices are the API's: the run's price of its size (AUTOSCALER_PRICES wins when set)."""
+    policy = Ours(_config("worker", monthly_usd=40.0))
+    policy.start(_platform(_config("worker"), ApiFaults(1, 0.0, 600)))(2)
+    assert policy.daemon is not None
+    assert (40.0, sizes.Generation.CEDAR) == (policy.daemon.view.price("standard-2x"), policy.daemon.view.generation)
 
 
 def test_ours_decides_what_the_engine_decides() -> None:
@@ -566,20 +636,39 @@ def test_ours_decides_what_the_engine_decides() -> None:
 
 
 def test_platform_faults_are_the_clients_errors_and_the_daemon_holds() -> None:
-    """A failing call raises the client's ServerError (503), so the daemon's own handling runs: a failed
-    GET ends the tick with the formation held, and the failure is counted once."""
+    """A failing call raises the client's ServerError (503), so the daemon's own handling runs: the first
+    tick's rate-limit check and formation GET fail (the GETs of one second share its draw), the tick ends
+    with the formation held, and each failure is counted once."""
     config = _config("worker")
     policy = Ours(config)
     platform = _platform(config, ApiFaults(1, 0.99, 600))
     policy.start(platform)(15)
     assert policy.last is not None
-    assert (False, ["formation: HTTP 503: simulated Platform API failure (GET formation)"], 1, 1, 2) == (
+    assert (False, ["formation: HTTP 503: simulated Platform API failure (GET formation)"], 2, 2, 2) == (
         policy.last.ok,
         policy.last.errors,
         platform.api_calls,
         platform.api_failures,
         platform.formation.quantity,
     )
+
+
+def test_platform_faults_fail_the_platform_reads_too() -> None:
+    """--api-failures applies to the app, sizes, dynos and rate-limit reads as to the formation GET."""
+    config = _config("worker")
+    api = SimulatedHeroku(_platform(config, ApiFaults(1, 0.99, 600)), SimClock(), "worker", "Standard-2X")
+    calls = [
+        lambda: api.app("app"),
+        lambda: api.available_dyno_sizes("app"),
+        lambda: api.dynos("app"),
+        lambda: api.rate_limits(),
+    ]
+    failed = []
+    for call in calls:
+        with pytest.raises(ServerError) as caught:
+            call()
+        failed.append(caught.value.status)
+    assert ([503] * 4, 4) == (failed, api.platform.api_failures)
 
 
 def test_simulated_heroku_reports_booting_dynos_and_applies_the_patch() -> None:
@@ -600,10 +689,14 @@ def test_api_failures_skip_ticks_and_leave_the_formation() -> None:
     """With half the API calls failing, ours loses reads and PATCHes; failed PATCHes change nothing, and
     the formation never goes above MAX_DYNOS."""
     config = _config("worker", api_failure_rate=0.5, max_dynos=6)
-    _, inputs, run = _ours(config)
-    ticks = len(range(config.interval, inputs.workload.duration, config.interval))
-    patches = run.api_calls - ticks
-    assert (True, True, True) == (run.api_failures > ticks // 3, run.scale_actions < patches, run.peak_dynos <= 6)
+    policy, _, run = _ours(config)
+    reads = _calls(policy, "GET formation")
+    patches = _calls(policy, "PATCH formation")
+    assert (True, True, True) == (
+        run.api_failures > len(reads) // 3,
+        run.scale_actions < len(patches),
+        run.peak_dynos <= 6,
+    )
 
 
 def test_peak_dynos_is_the_largest_formation() -> None:
@@ -618,6 +711,11 @@ def test_budget_caps_ours_through_the_daemons_limits() -> None:
     _, _, capped = _ours(config, "flash-crowd")
     _, _, free = _ours(_config("web"), "flash-crowd")
     assert (3, True) == (capped.peak_dynos, free.peak_dynos > 3)
+
+
+def test_ours_ticks_at_the_daemons_default_interval() -> None:
+    """Unless told otherwise, ours ticks at the daemon's own AUTOSCALER_INTERVAL default."""
+    assert (Settings.model_fields["interval"].default,) * 2 == (DEFAULT_INTERVAL, _config("web").interval)
 
 
 def test_daemon_settings_carry_the_process_the_tick_and_the_budget() -> None:

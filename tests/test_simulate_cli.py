@@ -17,6 +17,7 @@ from matplotlib import pyplot
 from matplotlib.figure import Figure
 
 from autoscaler.__main__ import main
+from autoscaler.config import Settings
 from autoscaler.errors import ConfigError
 from autoscaler.simulate import cli, configure_parser, envfile, options, plot, report, run
 from autoscaler.simulate.report import Summary
@@ -84,6 +85,19 @@ def test_report_prints_the_defaults_the_tables_and_the_verdict() -> None:
         "simulated 1 h x 6 policies in",
     ):
         assert expected in text
+
+
+def test_ours_ticks_at_the_daemons_interval_unless_told() -> None:
+    """The default tick is the daemon's AUTOSCALER_INTERVAL default, said in the header and in --help;
+    --interval overrides it."""
+    default = round(Settings.model_fields["interval"].default)
+    parser = argparse.ArgumentParser(prog="autoscaler simulate")
+    configure_parser(parser)
+    assert (True, True, True) == (
+        f"ours ticks every {default} s (formation read every 60 s and before a PATCH)" in _run(SHORT),
+        "ours ticks every 30 s" in _run(["--interval", "30", *SHORT]),
+        f"(default {default}, the daemon's AUTOSCALER_INTERVAL)" in " ".join(parser.format_help().split()),
+    )
 
 
 def test_json_has_every_metric_per_policy() -> None:

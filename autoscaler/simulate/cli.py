@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from autoscaler.simulate import options, plot, policies, report, workloads
 from autoscaler.simulate.header import header_lines
 from autoscaler.simulate.runner import Inputs, compare
+from autoscaler.simulate.settings import DEFAULT_INTERVAL
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +58,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     process.add_argument("--max-latency", metavar="S", help="worker: seconds the oldest job may wait")
     process.add_argument("--jobs-per-dyno", metavar="N", help="worker: JOBS_PER_DYNO target (default none)")
-    process.add_argument("--interval", metavar="S", help="seconds between the daemon's ticks (default 15)")
+    process.add_argument(
+        "--interval",
+        metavar="S",
+        help=f"seconds between the daemon's ticks (default {DEFAULT_INTERVAL}, the daemon's AUTOSCALER_INTERVAL)",
+    )
     process.add_argument("--api-failures", metavar="P", help="share of Platform API calls that fail (default 0)")
     parser.add_argument(
         "--policy",

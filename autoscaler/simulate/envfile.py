@@ -28,7 +28,7 @@ from autoscaler import sizes
 from autoscaler.config import ProcessConfig, Settings, load_settings, process_var
 from autoscaler.errors import ConfigError
 from autoscaler.policy import EngineConfig, monthly_price
-from autoscaler.simulate.settings import Signal
+from autoscaler.simulate.settings import Signal, whole_seconds
 from autoscaler.simulate.workloads import Kind
 
 FLAG = "--env-file"
@@ -118,7 +118,7 @@ class EnvProcess:
         apply: the run's defaults (or flags) do; run on the middleware's signal, RESPONSE_TIME_MS
         does not."""
         process = self.process
-        values: dict[str, Any] = {"interval": _whole_seconds(self.settings.interval)}
+        values: dict[str, Any] = {"interval": whole_seconds(self.settings.interval)}
         own = _KIND_FIELDS[kind] if kind == self.kind else ()
         if signal != "router":
             own = tuple(key for key in own if key != "response_time_ms")
@@ -143,9 +143,9 @@ class EnvProcess:
         """Header lines: what of the file is simulated, and what is not."""
         lines = [f"configuration: {FLAG} {self.where}, process type {self.name} (SOURCE {self.process.source})"]
         interval = self.settings.interval
-        if interval != _whole_seconds(interval):
+        if interval != whole_seconds(interval):
             lines.append(
-                f"AUTOSCALER_INTERVAL {interval:g} s is simulated as {_whole_seconds(interval)} s (whole seconds)"
+                f"AUTOSCALER_INTERVAL {interval:g} s is simulated as {whole_seconds(interval)} s (whole seconds)"
             )
         if self.others:
             budget = "; the budget is this process type's alone" if self.settings.max_monthly_cost else ""
@@ -163,10 +163,6 @@ class EnvProcess:
         """One dyno's price: AUTOSCALER_PRICES, else the catalogue."""
         found = monthly_price(size.name, {sizes.normalize(name): p for name, p in self.settings.prices.items()})
         return size.monthly_usd if found is None else found
-
-
-def _whole_seconds(value: float) -> int:
-    return max(1, round(value))
 
 
 def load(path: str, text: str, process: str | None) -> EnvProcess:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+from autoscaler.appview import FORMATION_MAX_AGE
 from autoscaler.simulate import policies
 from autoscaler.simulate.settings import SimConfig
 from autoscaler.simulate.webqueues import GRACE_S, ROUTER_GRACE_S, SLOT_S
@@ -48,7 +49,8 @@ def header_lines(workload: Workload, config: SimConfig, names: list[str], notes:
         f"process: {process}",
         f"formation: {config.size.name} at ${config.monthly_usd:g}/month, {config.min_dynos}-{config.max_dynos} dynos",
         f"platform: boot U({config.boot_s[0]:g}, {config.boot_s[1]:g}) s, SIGTERM to SIGKILL {config.drain_s:g} s, "
-        f"ours ticks every {config.interval} s, {signal}, API failures {config.api_failure_rate:.0%}",
+        f"ours ticks every {config.interval} s (formation read every {FORMATION_MAX_AGE:g} s and before a PATCH), "
+        f"{signal}, API failures {config.api_failure_rate:.0%}",
     ]
     if config.max_monthly_cost is not None:
         most = (

@@ -78,8 +78,9 @@ class Platform:
     """One policy's app: its formation, the queues behind it, and its Platform API.
 
     Every policy changes its formation here, so the counts are kept in one place: API calls
-    (a formation GET or a PATCH), the calls that failed (one draw per second each for GETs and
-    PATCHes, from :class:`ApiFaults`, the same for every policy), scale actions, the largest
+    (a GET, of the formation or, for ``ours``, of what else the daemon reads, or a PATCH), the
+    calls that failed (one draw per second each for GETs and PATCHes, from :class:`ApiFaults`, the
+    same for every policy: the GETs of one second fail together), scale actions, the largest
     quantity, and the drain billed for the serving dynos a scale-down stopped."""
 
     def __init__(
@@ -99,7 +100,7 @@ class Platform:
         """Dyno-seconds billed for draining stopped dynos, not yet collected (:meth:`collect`)."""
 
     def read(self, second: int) -> bool:
-        """One formation GET at ``second``: False when it fails."""
+        """One GET at ``second``: False when it fails."""
         return self._call(self.faults.read_fails(second))
 
     def patch(self, second: int) -> bool:

@@ -18,7 +18,7 @@ from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
 from autoscaler.policy import size_limit
 from autoscaler.simulate import envfile, policies, report, workloads
-from autoscaler.simulate.settings import DEFAULTS, SIGNALS, Signal, SimConfig
+from autoscaler.simulate.settings import DEFAULT_INTERVAL, DEFAULTS, SIGNALS, Signal, SimConfig
 from autoscaler.simulate.workloads import Kind, Workload
 
 MAX_HOURS = workloads.MAX_DURATION_S / 3600
@@ -299,7 +299,7 @@ def sim_config(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | N
         max_dynos=high,
         target_s=target_value / 1000 if web else target_value,
         jobs_per_dyno=jobs,
-        interval=interval or 15,
+        interval=DEFAULT_INTERVAL if interval is None else interval,
         window_s=60 if window is None else math.ceil(window),
         api_failure_rate=failures or 0.0,
         killed_jobs="lost" if killed == "lost" else "requeue",

@@ -42,9 +42,10 @@ run and never tuned to a result:
     The demand line d_t (:mod:`autoscaler.simulate.demand`), set at each minute's start
     with dynos that serve at once. Not a policy anyone can run: the reference.
 
-Self-hosted controllers (ours, hpa, keda) read the formation once per tick, as the daemon
-does; every policy but heroku-native and the references PATCHes through the Platform API,
-where ``--api-failures`` applies.
+The self-hosted baselines (hpa, keda) read the formation once per tick; ours reads it as the
+deployed daemon does (kept between reads, read again every minute and before each PATCH), with
+the other calls the daemon makes. Every policy but heroku-native and the references PATCHes
+through the Platform API, where ``--api-failures`` applies.
 """
 
 from __future__ import annotations

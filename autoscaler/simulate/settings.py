@@ -24,6 +24,16 @@ START_EPOCH = 1_704_067_200.0
 """Wall-clock time of second 0 of every run: 2024-01-01 00:00 UTC, a Monday (schedules see it)."""
 
 
+def whole_seconds(value: float) -> int:
+    """An interval as the simulation steps it: whole seconds, at least one."""
+    return max(1, round(value))
+
+
+DEFAULT_INTERVAL = whole_seconds(Settings.model_fields["interval"].default)
+"""Seconds between the ticks of ``ours`` unless a flag or file says otherwise: the daemon's own
+``AUTOSCALER_INTERVAL`` default."""
+
+
 @dataclass(frozen=True, slots=True)
 class KindDefaults:
     per_dyno: int
@@ -66,7 +76,7 @@ class SimConfig:
     """web: the p95 request queue-time target (RESPONSE_TIME_MS, the p95 response-time target, with
     the router's signal); worker: MAX_LATENCY. All in seconds."""
     jobs_per_dyno: float | None = None
-    interval: int = 15
+    interval: int = DEFAULT_INTERVAL
     """Seconds between the daemon's ticks (AUTOSCALER_INTERVAL)."""
     window_s: int = 60
     """Seconds of request samples behind one web reading (the web source's WINDOW)."""
