@@ -23,8 +23,8 @@ refilled at about 75 a minute) is shared by every tool of the account:
   formation and the one-off dynos are read every :data:`SLOW_MAX_AGE` seconds and the platform is
   not read again. (Below 300 the client's ``pause_hint`` makes the daemon skip ticks altogether.)
 
-A client without these calls (``simulate``'s platform, which has no rate limit to spare) is
-asked for the formation every tick, as the daemon did before it kept one.
+A client without these calls (a minimal stand-in in a test) is asked for the formation every
+tick; the real client and ``simulate``'s platform both have them.
 
 A quiet app thus costs about 70 Platform API calls an hour (a formation read a minute and a
 rate-limit check every 5 minutes, measured 59 + 11), and about 130 with a budget (the running
@@ -65,8 +65,8 @@ RUNNING_STATES = frozenset({"up", "starting"})
 
 @runtime_checkable
 class PlatformAPI(Protocol):
-    """The Platform API calls beyond the formation, used when the client has them (the real one
-    does; ``simulate``'s platform does not: the generation then comes from the formation's sizes,
+    """The Platform API calls beyond the formation, used when the client has them (the real client
+    and ``simulate``'s platform do; without them the generation comes from the formation's sizes,
     the prices from the catalogue, and no one-off dyno is counted)."""
 
     @property
@@ -142,7 +142,7 @@ class AppView:
     @property
     def keeps_formation(self) -> bool:
         """Whether a formation read is kept for later ticks: only with a client that watches the
-        account's rate limit (a simulated platform has none, and is read every tick)."""
+        account's rate limit (one without those calls is read every tick)."""
         return self.platform is not None
 
     def max_age(self) -> float:

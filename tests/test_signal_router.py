@@ -220,7 +220,10 @@ def test_a_web_process_still_needs_its_queue_time_target() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(env)
     var = "AUTOSCALER_PROCESSES__WEB"
-    assert [f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS"] == caught.value.problems
+    assert [
+        f"{var}: a web process needs a target: set {var}__QUEUE_TIME_MS",
+        f"{var}__RESPONSE_TIME_MS: not read by the web source, which reads QUEUE_TIME_MS, PROCESSES_PER_DYNO",
+    ] == caught.value.problems
 
 
 def test_the_source_reads_the_state_store(redis_url: str) -> None:
