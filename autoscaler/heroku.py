@@ -31,7 +31,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -51,8 +50,34 @@ from autoscaler.errors import (
     Unauthorized,
     UnprocessableEntity,
 )
+from autoscaler.heroku_resources import (
+    ApiDynoSize,
+    Dyno,
+    Formation,
+    FormationUpdate,
+    parse_dyno,
+    parse_dyno_size,
+    parse_formation,
+    parse_list,
+    parse_object,
+    update_body,
+)
 from autoscaler.redact import Redactor
 from autoscaler.urls import check_api_url
+
+__all__ = [
+    "ACCEPT",
+    "BUCKET_CAPACITY",
+    "DEFAULT_BASE_URL",
+    "PREBOOT_LOCK_MESSAGE",
+    "USER_AGENT",
+    "ApiDynoSize",
+    "Dyno",
+    "Formation",
+    "FormationUpdate",
+    "HerokuClient",
+    "PrebootLocked",
+]
 
 DEFAULT_BASE_URL = "https://api.heroku.com"
 USER_AGENT = f"autoscaler/{__version__} (self-hosted Heroku autoscaler)"
@@ -84,55 +109,9 @@ _MAX_TEXT = 200  # characters of a non-JSON error body kept as the message
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class Formation:
-    """One process type of an app, as the API reports it."""
-
-    type: str
-    quantity: int
-    size: str
-    """``dyno_size.name`` (e.g. ``Standard-1X``), else the legacy ``size`` field."""
-    updated_at: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FormationUpdate:
-    """One item of a batch update; ``None`` leaves that attribute unchanged."""
-
-    type: str
-    quantity: int | None = None
-    size: str | None = None
-    """Sent as ``{"dyno_size": {"name": size}}``, never as the deprecated ``size`` key."""
-
-
 class PrebootLocked(UnprocessableEntity):
     """The 422 Heroku answers to a formation change on a preboot app during a deploy's release
     phase and preboot cutover: an expected pause of a few minutes, not a failure."""
-
-
-@dataclass(frozen=True, slots=True)
-class ApiDynoSize:
-    """One entry of ``GET /dyno-sizes`` or ``GET /apps/{app}/available-dyno-sizes``."""
-
-    name: str
-    memory_gb: float | None
-    monthly_usd: float | None
-    """``cost.cents / 100`` when the cost is given per month, else ``None``."""
-    generation: str | None = None
-    """``generation.name`` (``cedar`` or ``fir``), lower case, when given."""
-    compute: int | None = None
-    """vCPUs, when given."""
-    private_space_only: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Dyno:
-    """One running dyno of ``GET /apps/{app}/dynos``: ``web.1`` of type ``web``, ``run.1234`` of type ``run``."""
-
-    name: str
-    type: str
-    size: str
-    state: str
 
 
 class HerokuClient:
@@ -184,17 +163,17 @@ class HerokuClient:
 
     def account(self, *, deadline: float | None = None) -> dict[str, Any]:
         """``GET /account``: a cheap check that the token works."""
-        return _parse_object(self._call("GET", "/account", deadline=deadline), "GET /account")
+        return parse_object(self._call("GET", "/account", deadline=deadline), "GET /account")
 
     def app(self, app: str, *, deadline: float | None = None) -> dict[str, Any]:
         """``GET /apps/{app}``."""
         path = f"/apps/{_quote(app)}"
-        return _parse_object(self._call("GET", path, deadline=deadline), f"GET {path}")
+        return parse_object(self._call("GET", path, deadline=deadline), f"GET {path}")
 
     def formation(self, app: str, *, deadline: float | None = None) -> list[Formation]:
         """``GET /apps/{app}/formation``: every process type of the app."""
         path = f"/apps/{_quote(app)}/formation"
-        return _parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", _parse_formation)
+        return parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", parse_formation)
 
     def update_formation(
         self, app: str, updates: Sequence[FormationUpdate], *, deadline: float | None = None
@@ -206,31 +185,31 @@ class HerokuClient:
         if not updates:
             raise ValueError("update_formation needs at least one update")
         path = f"/apps/{_quote(app)}/formation"
-        body = {"updates": [_update_body(update) for update in updates]}
+        body = {"updates": [update_body(update) for update in updates]}
         # Retrying this PATCH is safe: it sets absolute quantities and sizes, so sending
         # it twice leaves the same formation as sending it once.
         data = self._call("PATCH", path, body=body, deadline=deadline)
-        return _parse_list(data, f"PATCH {path}", _parse_formation)
+        return parse_list(data, f"PATCH {path}", parse_formation)
 
     def dyno_sizes(self, *, deadline: float | None = None) -> list[ApiDynoSize]:
         """``GET /dyno-sizes``: the size catalogue with memory and monthly price."""
         data = self._call("GET", "/dyno-sizes", deadline=deadline)
-        return _parse_list(data, "GET /dyno-sizes", _parse_dyno_size)
+        return parse_list(data, "GET /dyno-sizes", parse_dyno_size)
 
     def available_dyno_sizes(self, app: str, *, deadline: float | None = None) -> list[ApiDynoSize]:
         """``GET /apps/{app}/available-dyno-sizes``: the sizes this app may use, with their prices."""
         path = f"/apps/{_quote(app)}/available-dyno-sizes"
-        return _parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", _parse_dyno_size)
+        return parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", parse_dyno_size)
 
     def dynos(self, app: str, *, deadline: float | None = None) -> list[Dyno]:
         """``GET /apps/{app}/dynos``: every dyno running now, formation and one-off ones."""
         path = f"/apps/{_quote(app)}/dynos"
-        return _parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", _parse_dyno)
+        return parse_list(self._call("GET", path, deadline=deadline), f"GET {path}", parse_dyno)
 
     def rate_limits(self, *, deadline: float | None = None) -> int:
         """``GET /account/rate-limits``: the tokens left in the account's bucket. Heroku does not
         count this request against the limit. The value is also kept as :attr:`rate_limit_remaining`."""
-        data = _parse_object(self._call("GET", "/account/rate-limits", deadline=deadline), "GET /account/rate-limits")
+        data = parse_object(self._call("GET", "/account/rate-limits", deadline=deadline), "GET /account/rate-limits")
         remaining = data.get("remaining")
         if not isinstance(remaining, int) or isinstance(remaining, bool):
             raise HerokuResponseError("GET /account/rate-limits: no whole number of tokens remaining")
@@ -379,89 +358,3 @@ def _retry_after(value: str | None) -> float | None:
 
 def _quote(segment: str) -> str:
     return quote(segment, safe="")
-
-
-def _update_body(update: FormationUpdate) -> dict[str, Any]:
-    item: dict[str, Any] = {"type": update.type}
-    if update.quantity is not None:
-        item["quantity"] = update.quantity
-    if update.size is not None:
-        item["dyno_size"] = {"name": update.size}
-    return item
-
-
-def _parse_object(data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise HerokuResponseError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _parse_list(data: Any, where: str, parse: Callable[[Any], _T | None]) -> list[_T]:
-    if not isinstance(data, list):
-        raise HerokuResponseError(f"{where}: expected a JSON array, got {type(data).__name__}")
-    items: list[_T] = []
-    for index, raw in enumerate(data):
-        item = parse(raw)
-        if item is None:
-            raise HerokuResponseError(f"{where}: item {index} has an unexpected shape")
-        items.append(item)
-    return items
-
-
-def _parse_formation(raw: Any) -> Formation | None:
-    if not isinstance(raw, dict):
-        return None
-    kind, quantity, updated_at = raw.get("type"), raw.get("quantity"), raw.get("updated_at")
-    dyno_size = raw.get("dyno_size")
-    size = dyno_size.get("name") if isinstance(dyno_size, dict) else None
-    if not isinstance(size, str):
-        size = raw.get("size")
-    if (
-        isinstance(kind, str)
-        and isinstance(quantity, int)
-        and not isinstance(quantity, bool)
-        and isinstance(size, str)
-        and (updated_at is None or isinstance(updated_at, str))
-    ):
-        return Formation(kind, quantity, size, updated_at)
-    return None
-
-
-def _parse_dyno_size(raw: Any) -> ApiDynoSize | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        return None
-    memory, cost = raw.get("memory"), raw.get("cost")
-    if not (memory is None or _is_number(memory)) or not (cost is None or isinstance(cost, dict)):
-        return None
-    monthly = None
-    if isinstance(cost, dict) and cost.get("unit") == "month" and _is_number(cost.get("cents")):
-        monthly = cost["cents"] / 100
-    # Descriptive fields the daemon can do without: a value of an unexpected type is left out.
-    generation = raw.get("generation")
-    generation = generation.get("name") if isinstance(generation, dict) else generation
-    compute, space_only = raw.get("compute"), raw.get("private_space_only")
-    return ApiDynoSize(
-        raw["name"],
-        None if memory is None else float(memory),
-        monthly,
-        generation.lower() if isinstance(generation, str) else None,
-        compute if isinstance(compute, int) and not isinstance(compute, bool) else None,
-        space_only if isinstance(space_only, bool) else None,
-    )
-
-
-def _parse_dyno(raw: Any) -> Dyno | None:
-    if not isinstance(raw, dict):
-        return None
-    name, kind, state = raw.get("name"), raw.get("type"), raw.get("state")
-    size = raw.get("size")
-    dyno_size = raw.get("dyno_size")
-    if not isinstance(size, str) and isinstance(dyno_size, dict):
-        size = dyno_size.get("name")
-    if isinstance(name, str) and isinstance(kind, str) and isinstance(state, str) and isinstance(size, str):
-        return Dyno(name, kind, size, state)
-    return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
