@@ -50,6 +50,24 @@ START = 1_767_225_600.0
 """2026-01-01 00:00 UTC: the first simulated tick (the browser test ends its day at the real now)."""
 
 
+PROCESS_ENV = {
+    "AUTOSCALER_PROCESSES__WEB__SOURCE": "web",
+    "AUTOSCALER_PROCESSES__WEB__MIN_DYNOS": "2",
+    "AUTOSCALER_PROCESSES__WEB__MAX_DYNOS": "12",
+    "AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS": "40",
+    "AUTOSCALER_PROCESSES__WEB__PROCESSES_PER_DYNO": "4",
+    "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
+    "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
+    "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "100",
+    "AUTOSCALER_PROCESSES__MAILER__SOURCE": "rq",
+    "AUTOSCALER_PROCESSES__MAILER__QUEUES": "mail",
+    "AUTOSCALER_PROCESSES__MAILER__MAX_DYNOS": "4",
+    "AUTOSCALER_PROCESSES__MAILER__MAX_LATENCY": "120",
+}
+"""The three process types as environment variables: ``web`` on p95 queue time, ``worker`` on waiting
+jobs per dyno, ``mailer`` on the oldest job's wait (the tests' settings of the status page use them too)."""
+
+
 def demo_settings(redis_url: str, app: str = APP, **extra: str) -> Settings:
     """Three process types: ``web`` sized on p95 queue time, ``worker`` on waiting jobs per dyno,
     ``mailer`` on the oldest job's wait."""
@@ -58,19 +76,8 @@ def demo_settings(redis_url: str, app: str = APP, **extra: str) -> Settings:
         "AUTOSCALER_APP": app,
         "REDIS_URL": redis_url,
         "AUTOSCALER_INTERVAL": "15",
-        "AUTOSCALER_PROCESSES__WEB__SOURCE": "web",
-        "AUTOSCALER_PROCESSES__WEB__MIN_DYNOS": "2",
-        "AUTOSCALER_PROCESSES__WEB__MAX_DYNOS": "12",
-        "AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS": "40",
-        "AUTOSCALER_PROCESSES__WEB__PROCESSES_PER_DYNO": "4",
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "100",
-        "AUTOSCALER_PROCESSES__MAILER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__MAILER__QUEUES": "mail",
+        **PROCESS_ENV,
         "AUTOSCALER_PROCESSES__MAILER__MIN_DYNOS": "1",
-        "AUTOSCALER_PROCESSES__MAILER__MAX_DYNOS": "4",
-        "AUTOSCALER_PROCESSES__MAILER__MAX_LATENCY": "120",
         "AUTOSCALER_PROCESSES__MAILER__DOWNSCALE_DELAY": "600",
         **extra,
     }

@@ -51,11 +51,26 @@ DISTINCT_BATCHES = 64
 WARM_UP_POSTS = 200
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def answers_health(url: str, proc: subprocess.Popen[bytes], seconds: float = 20) -> bool:
+    """Whether the web process at ``url`` answered ``GET /health`` with 200 before it exited or
+    ``seconds`` passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _rss_mb(pid: int) -> float:
@@ -160,7 +175,7 @@ def main() -> int:
 
     store = redis.Redis.from_url(args.redis_url, socket_timeout=5)
     store.ping()
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/root"),
@@ -180,17 +195,9 @@ def main() -> int:
         os.sched_setaffinity(0, set(cores[1:]))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("the web process did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.05)
+        if not answers_health(url, proc):
+            print("the web process did not start", file=sys.stderr)
+            return 1
         rss_started = _rss_mb(proc.pid)
         start = time.time()
         batches = _batches(args.batch, start, random.Random(1))

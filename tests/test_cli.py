@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import redis
 from autoscaler.fake_heroku import FakeHeroku
 
 from .conftest import ROOT, enqueue
+from .helpers import process_env, run_command, running
 
 TOKEN = "HRKU-cli-test-token-987654321"
 APP = "cli-app"
@@ -38,39 +38,12 @@ class StandIn(FakeHeroku):
 @pytest.fixture
 def fake() -> Iterator[StandIn]:
     heroku = StandIn(APP, TOKEN, {"worker": (1, "Standard-1X")})
-    heroku.start()
-    try:
+    with running(heroku):
         yield heroku
-    finally:
-        heroku.stop()
 
 
 def environment(fake: StandIn, redis_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/root"),
-        "HEROKU_API_KEY": TOKEN,
-        "HEROKU_API_URL": fake.url,
-        "AUTOSCALER_APP": APP,
-        "REDIS_URL": redis_url,
-        "AUTOSCALER_INTERVAL": "1",
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-        **extra,
-    }
-
-
-def command(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoscaler", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return process_env(TOKEN, APP, fake.url, redis_url, **({"AUTOSCALER_INTERVAL": "1"} | extra))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> float:
@@ -86,7 +59,7 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> float:
 def test_once_scales_and_exits_0(fake: StandIn, redis_url: str) -> None:
     """`once` runs exactly one tick: a backlog of 45 with 10 per dyno PATCHes worker=5, exit 0."""
     enqueue(redis_url, 45)
-    proc = command("once", env=environment(fake, redis_url))
+    proc = run_command("once", env=environment(fake, redis_url))
     assert (0, {"worker": 5}, 1) == (proc.returncode, fake.quantities(), len(fake.patches)), proc.stdout + proc.stderr
     assert "event=decision" in proc.stdout
 
@@ -94,14 +67,14 @@ def test_once_scales_and_exits_0(fake: StandIn, redis_url: str) -> None:
 def test_once_exits_1_when_the_tick_fails(fake: StandIn, redis_url: str) -> None:
     """A token the API refuses makes the tick fail: exit 1, nothing scaled, token not printed."""
     env = environment(fake, redis_url, HEROKU_API_KEY="HRKU-wrong-token-55555")
-    proc = command("once", env=env)
+    proc = run_command("once", env=env)
     assert (1, [], False) == (proc.returncode, fake.patches, "HRKU-wrong-token-55555" in proc.stdout + proc.stderr)
 
 
 def test_check_json_reports_readings_and_decision(fake: StandIn, redis_url: str) -> None:
     """`check --json` prints one object with the documented keys and never PATCHes."""
     enqueue(redis_url, 42)
-    proc = command("check", "--json", env=environment(fake, redis_url))
+    proc = run_command("check", "--json", env=environment(fake, redis_url))
     report = json.loads(proc.stdout)
     worker = report["processes"]["worker"]
     assert (0, True, APP, [], []) == (proc.returncode, report["ok"], report["app"], report["errors"], fake.patches)
@@ -119,7 +92,7 @@ def test_check_json_reports_readings_and_decision(fake: StandIn, redis_url: str)
 def test_check_lists_each_failure(fake: StandIn) -> None:
     """`check` with a bad token and an unreachable Redis lists both failures, exit 1, no secret shown."""
     env = environment(fake, "redis://:hunter2-secret@127.0.0.1:1/0", HEROKU_API_KEY="HRKU-revoked-123456")
-    proc = command("check", env=env)
+    proc = run_command("check", env=env)
     assert 1 == proc.returncode
     assert "FAILED: token" in proc.stdout
     assert "FAILED: worker: signal unknown" in proc.stdout
@@ -286,7 +259,7 @@ def test_second_signal_exits_at_once(fake: StandIn, silent: SilentServer, redis_
 
 def test_plan_live_reads_dyno_sizes_from_the_api(fake: StandIn, redis_url: str) -> None:
     """`plan --live` uses GET /dyno-sizes with the configured token."""
-    proc = command(
+    proc = run_command(
         "plan", "--live", "--ram-per-process", "300", "--processes", "10", "--json", env=environment(fake, redis_url)
     )
     report = json.loads(proc.stdout)
@@ -296,7 +269,7 @@ def test_plan_live_reads_dyno_sizes_from_the_api(fake: StandIn, redis_url: str) 
 
 def test_plan_bad_input_exits_2(fake: StandIn, redis_url: str) -> None:
     """Bad plan input exits 2 naming the flag, without a traceback."""
-    proc = command("plan", "--ram-per-process", "-5", "--processes", "10", env=environment(fake, redis_url))
+    proc = run_command("plan", "--ram-per-process", "-5", "--processes", "10", env=environment(fake, redis_url))
     assert (2, False) == (proc.returncode, "Traceback" in proc.stderr)
     assert "--ram-per-process" in proc.stderr
 

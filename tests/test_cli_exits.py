@@ -13,6 +13,7 @@ import pytest
 from autoscaler.fake_heroku import FakeHeroku
 
 from .conftest import ROOT, enqueue
+from .helpers import process_env, run_command, running
 
 TOKEN = "HRKU-exit-test-token-123456789"
 APP = "exit-app"
@@ -22,39 +23,12 @@ CLOSED = "redis://127.0.0.1:1/0"
 @pytest.fixture
 def stand_in() -> Iterator[str]:
     """The base URL of a local stand-in Platform API with one worker dyno."""
-    heroku = FakeHeroku(APP, TOKEN, {"worker": (1, "Standard-1X")})
-    url = heroku.start()
-    try:
+    with running(FakeHeroku(APP, TOKEN, {"worker": (1, "Standard-1X")})) as url:
         yield url
-    finally:
-        heroku.stop()
 
 
 def env_for(api_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/root"),
-        "HEROKU_API_KEY": TOKEN,
-        "HEROKU_API_URL": api_url,
-        "AUTOSCALER_APP": APP,
-        "REDIS_URL": redis_url,
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-        **extra,
-    }
-
-
-def autoscaler(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoscaler", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return process_env(TOKEN, APP, api_url, redis_url, **extra)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +49,7 @@ def autoscaler(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_check_refuses_what_run_refuses(stand_in: str, redis_url: str, extra: dict[str, str], expected: str) -> None:
     """``check`` exits 2 with the very message ``run`` exits 2 with: a green check never precedes a crash loop."""
     env = env_for(stand_in, redis_url, **extra)
-    check, run = autoscaler("check", env=env), autoscaler("run", env=env)
+    check, run = run_command("check", env=env), run_command("run", env=env)
     assert (2, 2) == (check.returncode, run.returncode)
     assert check.stderr == run.stderr
     assert expected in check.stderr
@@ -85,7 +59,7 @@ def test_check_refuses_what_run_refuses(stand_in: str, redis_url: str, extra: di
 
 def test_once_exits_1_when_the_signal_is_unknown(stand_in: str, redis_url: str) -> None:
     """``once`` that could not read its signal exits 1: cron must not see success for a tick that did nothing."""
-    proc = autoscaler("once", env=env_for(stand_in, redis_url, AUTOSCALER_PROCESSES__WORKER__URL=CLOSED))
+    proc = run_command("once", env=env_for(stand_in, redis_url, AUTOSCALER_PROCESSES__WORKER__URL=CLOSED))
     assert 1 == proc.returncode, proc.stdout + proc.stderr
     assert "event=signal_unknown" in proc.stdout
 
@@ -93,7 +67,7 @@ def test_once_exits_1_when_the_signal_is_unknown(stand_in: str, redis_url: str) 
 def test_once_exits_1_when_the_lease_cannot_be_read(stand_in: str, redis_url: str) -> None:
     """``once`` with an unreachable state store cannot tell who leads, does not act, and exits 1."""
     enqueue(redis_url, 25)
-    proc = autoscaler("once", env=env_for(stand_in, redis_url, AUTOSCALER_STATE_URL=CLOSED))
+    proc = run_command("once", env=env_for(stand_in, redis_url, AUTOSCALER_STATE_URL=CLOSED))
     assert 1 == proc.returncode, proc.stdout + proc.stderr
     assert "event=state_unavailable" in proc.stdout
     assert "event=scaled" not in proc.stdout
@@ -102,7 +76,7 @@ def test_once_exits_1_when_the_lease_cannot_be_read(stand_in: str, redis_url: st
 def test_once_exits_0_after_a_good_tick(stand_in: str, redis_url: str) -> None:
     """A tick that read its signal and decided exits 0."""
     enqueue(redis_url, 25)
-    proc = autoscaler("once", env=env_for(stand_in, redis_url))
+    proc = run_command("once", env=env_for(stand_in, redis_url))
     assert 0 == proc.returncode, proc.stdout + proc.stderr
     assert "event=scaled" in proc.stdout
 
@@ -110,7 +84,7 @@ def test_once_exits_0_after_a_good_tick(stand_in: str, redis_url: str) -> None:
 def test_check_prints_a_readable_report_and_nothing_else(stand_in: str, redis_url: str) -> None:
     """The human report rounds numbers, never prints None, and leaves stderr empty when all is well."""
     enqueue(redis_url, 25)
-    proc = autoscaler("check", env=env_for(stand_in, redis_url))
+    proc = run_command("check", env=env_for(stand_in, redis_url))
     assert (0, "") == (proc.returncode, proc.stderr)
     worker = next(line for line in proc.stdout.splitlines() if line.startswith("worker:"))
     assert worker.startswith("worker: 1 x Standard-1X  depth=25 latency=")
@@ -122,7 +96,7 @@ def test_check_prints_a_readable_report_and_nothing_else(stand_in: str, redis_ur
 
 def test_check_json_reports_unknown_as_null(stand_in: str) -> None:
     """``check --json`` with an unreadable signal: exit 1, ``depth`` null (never 0), and the failure listed."""
-    proc = autoscaler("check", "--json", env=env_for(stand_in, CLOSED, AUTOSCALER_STATE_URL=CLOSED))
+    proc = run_command("check", "--json", env=env_for(stand_in, CLOSED, AUTOSCALER_STATE_URL=CLOSED))
     report = json.loads(proc.stdout)
     assert (1, False, None) == (proc.returncode, report["ok"], report["processes"]["worker"]["depth"])
     assert report["errors"][0].startswith("worker: signal unknown:")
@@ -131,7 +105,7 @@ def test_check_json_reports_unknown_as_null(stand_in: str) -> None:
 def test_plan_with_no_feasible_size_exits_2() -> None:
     """``plan`` prints why each size fails, then exits 2 naming the flags, without a traceback."""
     env = {"PATH": os.environ.get("PATH", "")}
-    proc = autoscaler("plan", "--ram-per-process", "600", "--processes", "1", "--sizes", "eco,basic", env=env)
+    proc = run_command("plan", "--ram-per-process", "600", "--processes", "1", "--sizes", "eco,basic", env=env)
     assert 2 == proc.returncode
     assert "No feasible size" in proc.stdout
     assert "--ram-per-process, --processes: no dyno size can serve this demand" in proc.stderr

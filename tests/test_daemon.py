@@ -13,7 +13,7 @@ import respx
 import structlog
 
 from autoscaler import logs
-from autoscaler.config import Settings, load_settings
+from autoscaler.config import Settings
 from autoscaler.daemon import Daemon
 from autoscaler.decision_log import monthly_cost
 from autoscaler.heroku import HerokuClient
@@ -22,6 +22,7 @@ from autoscaler.redact import Redactor
 from autoscaler.signals.build import build_sources
 
 from .conftest import FakeClock, FormationFake, PlatformFake, enqueue
+from .helpers import worker_settings
 
 APP = "my-app"
 TOKEN = "HRKU-test-token-0123456789"
@@ -30,17 +31,7 @@ MakeDaemon = Callable[..., Daemon]
 
 
 def settings_for(redis_url: str, **extra: str) -> Settings:
-    env = {
-        "HEROKU_API_KEY": TOKEN,
-        "AUTOSCALER_APP": APP,
-        "REDIS_URL": redis_url,
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-        "AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "300",
-        **extra,
-    }
-    return load_settings(env)
+    return worker_settings(TOKEN, APP, redis_url, **({"AUTOSCALER_PROCESSES__WORKER__DOWNSCALE_DELAY": "300"} | extra))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import respx
 import structlog
 
 from autoscaler import logs
-from autoscaler.config import Settings, load_settings
+from autoscaler.config import Settings
 from autoscaler.daemon import Daemon
 from autoscaler.heroku import HerokuClient
 from autoscaler.notify import RecordingNotifier
@@ -20,6 +20,7 @@ from autoscaler.signals.build import build_sources
 from autoscaler.state import Lease
 
 from .conftest import FakeClock, FormationFake, enqueue
+from .helpers import worker_settings
 
 APP = "my-app"
 TOKEN = "HRKU-test-token-0123456789"
@@ -28,17 +29,7 @@ CLOSED = "redis://127.0.0.1:1/0"
 
 
 def settings_for(redis_url: str, **extra: str) -> Settings:
-    return load_settings(
-        {
-            "HEROKU_API_KEY": TOKEN,
-            "AUTOSCALER_APP": APP,
-            "REDIS_URL": redis_url,
-            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-            **extra,
-        }
-    )
+    return worker_settings(TOKEN, APP, redis_url, **extra)
 
 
 def daemon_for(

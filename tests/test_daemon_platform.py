@@ -16,7 +16,7 @@ import structlog
 
 from autoscaler.api_health import PREBOOT_NOTIFY_AFTER
 from autoscaler.appview import FORMATION_MAX_AGE, RATE_CHECK_EVERY, SLOW_MAX_AGE
-from autoscaler.config import Settings, load_settings
+from autoscaler.config import Settings
 from autoscaler.daemon import Daemon
 from autoscaler.errors import ConfigError
 from autoscaler.heroku import HerokuClient
@@ -24,6 +24,7 @@ from autoscaler.notify import RecordingNotifier
 from autoscaler.signals.build import build_sources
 
 from .conftest import FakeClock, FormationFake, enqueue
+from .helpers import worker_settings
 
 APP = "platform-app"
 TOKEN = "HRKU-platform-test-token-2718"
@@ -32,16 +33,7 @@ MakeDaemon = Callable[..., tuple[Daemon, HerokuClient]]
 
 
 def settings_for(redis_url: str, **extra: str) -> Settings:
-    env = {
-        "HEROKU_API_KEY": TOKEN,
-        "AUTOSCALER_APP": APP,
-        "REDIS_URL": redis_url,
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-        **extra,
-    }
-    return load_settings(env)
+    return worker_settings(TOKEN, APP, redis_url, **extra)
 
 
 @pytest.fixture

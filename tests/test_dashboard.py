@@ -22,7 +22,7 @@ from autoscaler.history.model import Sample, decode, encode
 from autoscaler.web.app import create_app
 from autoscaler.web.dashboard import Dashboard
 from autoscaler.web.render import render_page
-from benchmarks.dashboard import DAY, record
+from benchmarks.dashboard import DAY, PROCESS_ENV, record
 
 PASSWORD = "dash-s3cret-0123456789abcdef"
 SECRETS = {
@@ -43,18 +43,7 @@ def settings_with_secrets(**extra: str) -> Settings:
             **SECRETS,
             "AUTOSCALER_APP": "my-app",
             "AUTOSCALER_INTERVAL": "15",
-            "AUTOSCALER_PROCESSES__WEB__SOURCE": "web",
-            "AUTOSCALER_PROCESSES__WEB__MIN_DYNOS": "2",
-            "AUTOSCALER_PROCESSES__WEB__MAX_DYNOS": "12",
-            "AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS": "40",
-            "AUTOSCALER_PROCESSES__WEB__PROCESSES_PER_DYNO": "4",
-            "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-            "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-            "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "100",
-            "AUTOSCALER_PROCESSES__MAILER__SOURCE": "rq",
-            "AUTOSCALER_PROCESSES__MAILER__QUEUES": "mail",
-            "AUTOSCALER_PROCESSES__MAILER__MAX_DYNOS": "4",
-            "AUTOSCALER_PROCESSES__MAILER__MAX_LATENCY": "120",
+            **PROCESS_ENV,
             "AUTOSCALER_PROCESSES__HOOK__SOURCE": "http_json",
             "AUTOSCALER_PROCESSES__HOOK__MAX_DYNOS": "2",
             "AUTOSCALER_PROCESSES__HOOK__JOBS_PER_DYNO": "5",

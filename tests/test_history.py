@@ -37,6 +37,7 @@ from autoscaler.signals import Source
 from autoscaler.state import Lease, MemoryState, RedisState
 from benchmarks.dashboard import (
     DAY,
+    PROCESS_ENV,
     CountingConnection,
     QueueCurve,
     StubFormation,
@@ -425,19 +426,8 @@ def cli_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {
         "AUTOSCALER_APP": APP,
         "REDIS_URL": redis_url,
-        "AUTOSCALER_PROCESSES__WEB__SOURCE": "web",
-        "AUTOSCALER_PROCESSES__WEB__MIN_DYNOS": "2",
-        "AUTOSCALER_PROCESSES__WEB__MAX_DYNOS": "12",
-        "AUTOSCALER_PROCESSES__WEB__QUEUE_TIME_MS": "40",
-        "AUTOSCALER_PROCESSES__WEB__PROCESSES_PER_DYNO": "4",
-        "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-        "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "100",
-        "AUTOSCALER_PROCESSES__MAILER__SOURCE": "rq",
-        "AUTOSCALER_PROCESSES__MAILER__QUEUES": "mail",
+        **PROCESS_ENV,
         "AUTOSCALER_PROCESSES__MAILER__MIN_DYNOS": "1",
-        "AUTOSCALER_PROCESSES__MAILER__MAX_DYNOS": "4",
-        "AUTOSCALER_PROCESSES__MAILER__MAX_LATENCY": "120",
         **extra,
     }
     return env

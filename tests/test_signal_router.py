@@ -11,8 +11,6 @@ import asyncio
 import json
 import math
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -28,7 +26,7 @@ from autoscaler.signals import ROUTER_FIELDS, Reading
 from autoscaler.signals.build import build_sources
 from autoscaler.signals.redis_conn import connect
 from autoscaler.signals.router import GRACE_SECONDS, MAX_WINDOW, RouterSource
-from tests.conftest import ROOT
+from tests.helpers import run_command, running
 from tests.test_drain_frames import load_line, memory_line, router_line
 
 NOW = 1_772_391_859.0
@@ -272,12 +270,8 @@ APP = "router-app"
 
 @pytest.fixture
 def heroku() -> Iterator[str]:
-    fake = FakeHeroku(APP, TOKEN, {"web": (2, "Standard-1X")})
-    url = fake.start()
-    try:
+    with running(FakeHeroku(APP, TOKEN, {"web": (2, "Standard-1X")})) as url:
         yield url
-    finally:
-        fake.stop()
 
 
 def test_check_json_shows_the_router_fields(redis_url: str, heroku: str) -> None:
@@ -302,15 +296,7 @@ def test_check_json_shows_the_router_fields(redis_url: str, heroku: str) -> None
         "REDIS_URL": redis_url,
         **ROUTER,
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "autoscaler", "check", "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_command("check", "--json", env=env)
     web = json.loads(proc.stdout)["processes"]["web"]
     assert set(ROUTER_FIELDS) <= set(web), proc.stderr
     assert (31 / 60, {"H12": 1}, {"web.1": 300.0}, {"web.1": 0.8}, 2) == (

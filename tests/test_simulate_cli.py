@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -18,35 +17,13 @@ from matplotlib.figure import Figure
 
 from autoscaler.__main__ import main
 from autoscaler.config import Settings
-from autoscaler.errors import ConfigError
-from autoscaler.simulate import cli, configure_parser, envfile, options, plot, report, run
+from autoscaler.simulate import cli, configure_parser, envfile, options, plot, report
 from autoscaler.simulate.report import Summary
 from autoscaler.simulate.runner import Inputs, compare
 
+from .helpers import parse_simulate, simulate_json, simulate_problems, simulate_text
+
 SHORT = ["--hours", "1"]
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="autoscaler simulate")
-    configure_parser(parser)
-    return parser.parse_args(argv)
-
-
-def _run(argv: list[str]) -> str:
-    out = io.StringIO()
-    assert 0 == run(_parse(argv), out, {})
-    return out.getvalue()
-
-
-def _json(argv: list[str]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_run([*argv, "--json"]))
-    return data
-
-
-def _problems(argv: list[str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        run(_parse(argv), io.StringIO(), {})
-    return caught.value.problems
 
 
 def _policies(data: dict[str, Any]) -> list[str]:
@@ -67,14 +44,14 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list
 
 def test_default_run_is_the_web_day_with_every_web_policy() -> None:
     """Without a workload flag, the diurnal web scenario runs with every web policy and the clairvoyant line."""
-    data = _json(SHORT)
+    data = simulate_json(SHORT)
     expected = ["ours", "static-peak", "hpa", "heroku-native", "judoscale-like", "clairvoyant"]
     assert (("diurnal", "web"), expected) == ((data["scenario"]["name"], data["scenario"]["kind"]), _policies(data))
 
 
 def test_report_prints_the_defaults_the_tables_and_the_verdict() -> None:
     """The readable report starts with the assumptions, then the tables, the goal check and the run time."""
-    text = _run(SHORT)
+    text = simulate_text(SHORT)
     for expected in (
         "process: web, 4 processes per dyno, app time 120 ms, target p95 queue time 50 ms",
         "formation: Standard-2X at $50/month, 1-20 dynos",
@@ -94,15 +71,15 @@ def test_ours_ticks_at_the_daemons_interval_unless_told() -> None:
     parser = argparse.ArgumentParser(prog="autoscaler simulate")
     configure_parser(parser)
     assert (True, True, True) == (
-        f"ours ticks every {default} s (formation read every 60 s and before a PATCH)" in _run(SHORT),
-        "ours ticks every 30 s" in _run(["--interval", "30", *SHORT]),
+        f"ours ticks every {default} s (formation read every 60 s and before a PATCH)" in simulate_text(SHORT),
+        "ours ticks every 30 s" in simulate_text(["--interval", "30", *SHORT]),
         f"(default {default}, the daemon's AUTOSCALER_INTERVAL)" in " ".join(parser.format_help().split()),
     )
 
 
 def test_json_has_every_metric_per_policy() -> None:
     """Each policy's JSON row holds the SLO, cost, operations and SPEC RG metrics."""
-    row = _json(SHORT)["policies"][0]
+    row = simulate_json(SHORT)["policies"][0]
     elasticity = {"accuracy_u", "accuracy_o", "timeshare_u", "timeshare_o", "jitter"}
     elasticity |= {"theta_u", "theta_o", "tau_u", "tau_o", "upsilon"}
     assert (
@@ -128,39 +105,39 @@ def test_json_has_every_metric_per_policy() -> None:
 def test_same_seed_gives_identical_json() -> None:
     """Two runs with the same seed print byte-identical JSON."""
     argv = ["--scenario", "flash-crowd", "--seed", "7", "--json"]
-    assert _run(argv) == _run(argv)
+    assert simulate_text(argv) == simulate_text(argv)
 
 
 def test_another_seed_gives_another_run() -> None:
     """The seed drives the noise, arrivals and boot delays: another seed, other numbers."""
-    one = _run(["--scenario", "trickle", "--seed", "1", "--json", *SHORT])
-    two = _run(["--scenario", "trickle", "--seed", "2", "--json", *SHORT])
+    one = simulate_text(["--scenario", "trickle", "--seed", "1", "--json", *SHORT])
+    two = simulate_text(["--scenario", "trickle", "--seed", "2", "--json", *SHORT])
     assert one != two
 
 
 def test_batch_dump_runs_the_worker_policies() -> None:
     """batch-dump is a worker scenario: KEDA replaces Heroku's web-only autoscaling."""
-    data = _json(["--scenario", "batch-dump"])
+    data = simulate_json(["--scenario", "batch-dump"])
     expected = ["ours", "static-peak", "hpa", "judoscale-like", "keda", "clairvoyant"]
     assert ("worker", expected) == (data["scenario"]["kind"], _policies(data))
 
 
 def test_policy_flag_picks_policies_and_keeps_the_reference() -> None:
     """--policy runs the named policies, in order, plus the clairvoyant line."""
-    data = _json(["--policy", "hpa,ours", *SHORT])
+    data = simulate_json(["--policy", "hpa,ours", *SHORT])
     assert ["hpa", "ours", "clairvoyant"] == _policies(data)
 
 
 def test_verdict_is_absent_without_ours() -> None:
     """The goal check needs ours among the policies."""
-    assert None is _json(["--policy", "hpa", *SHORT])["verdict"]
+    assert None is simulate_json(["--policy", "hpa", *SHORT])["verdict"]
 
 
 def test_trace_file_replays_a_workload(tmp_path: Path) -> None:
     """--trace with --kind worker replays the CSV: its length and its jobs."""
     trace = tmp_path / "jobs.csv"
     trace.write_text("t,arrivals_per_s,service_ms\n0,1,1000\n600,4,1000\n1200,1,1000\n")
-    data = _json(["--trace", str(trace), "--kind", "worker"])
+    data = simulate_json(["--trace", str(trace), "--kind", "worker"])
     assert (("worker", 1800), f"trace:{trace}") == (
         (data["scenario"]["kind"], data["scenario"]["duration_s"]),
         data["scenario"]["name"],
@@ -171,7 +148,7 @@ def test_config_file_sets_process_and_engine_fields(tmp_path: Path) -> None:
     """--config sets process values and engine fields; they are printed in the report."""
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"max_dynos": 8, "service_ms": 80, "downscale_delay": 120}))
-    text = _run(["--config", str(config), *SHORT])
+    text = simulate_text(["--config", str(config), *SHORT])
     expected = ["app time 80 ms", "1-8 dynos", 'engine settings: {"downscale_delay": 120}']
     assert expected == [line for line in expected if line in text]
 
@@ -180,24 +157,24 @@ def test_config_window_is_the_web_sources_window(tmp_path: Path) -> None:
     """--config's window is the web source's WINDOW: the readings cover that many seconds of slots."""
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"window": 30}))
-    assert "the complete 5 s slots of the last 30 s" in _run(["--config", str(config), *SHORT])
+    assert "the complete 5 s slots of the last 30 s" in simulate_text(["--config", str(config), *SHORT])
 
 
 def test_flags_win_over_the_config_file(tmp_path: Path) -> None:
     """A flag given with --config overrides the file's value."""
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"max_dynos": 8}))
-    assert "1-12 dynos" in _run(["--config", str(config), "--max-dynos", "12", *SHORT])
+    assert "1-12 dynos" in simulate_text(["--config", str(config), "--max-dynos", "12", *SHORT])
 
 
 def test_performance_sizes_are_held_to_ten_dynos() -> None:
     """Heroku allows 10 Performance dynos per process type: MAX_DYNOS is lowered to it."""
-    assert "Performance-M at $250/month, 1-10 dynos" in _run(["--size", "performance-m", *SHORT])
+    assert "Performance-M at $250/month, 1-10 dynos" in simulate_text(["--size", "performance-m", *SHORT])
 
 
 def test_api_failures_are_counted() -> None:
     """--api-failures makes some Platform API calls fail, reported per policy."""
-    data = _json(["--api-failures", "0.2", *SHORT])
+    data = simulate_json(["--api-failures", "0.2", *SHORT])
     ours = data["policies"][0]
     assert ("ours", True) == (ours["policy"], ours["api_failures"] > 0)
 
@@ -205,13 +182,13 @@ def test_api_failures_are_counted() -> None:
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     """--plot writes a PNG image of load, dynos, demand and queue time."""
     image = tmp_path / "sim.png"
-    _run(["--plot", str(image), *SHORT])
+    simulate_text(["--plot", str(image), *SHORT])
     assert b"\x89PNG" == image.read_bytes()[:4]
 
 
 def _picture(argv: list[str]) -> tuple[Figure, list[Summary]]:
     """The figure --plot would save for ``argv``, and the summaries of the run."""
-    args = _parse(argv)
+    args = parse_simulate(argv)
     kind, name = options.kind_and_scenario(args)
     config = options.sim_config(args, kind)
     inputs = Inputs.prepare(options.workload(args, kind, name, config), config)
@@ -354,7 +331,7 @@ def test_plot_notes_say_how_ours_compares() -> None:
 )
 def test_bad_input_is_a_usage_error(argv: list[str], expected: str) -> None:
     """Every bad flag raises ConfigError (exit 2) with a line naming it."""
-    problems = _problems(argv)
+    problems = simulate_problems(argv)
     assert [True] == [any(problem.startswith(expected) for problem in problems)]
 
 
@@ -375,7 +352,7 @@ def test_bad_config_file_is_a_usage_error(tmp_path: Path, content: str, expected
     """A --config file is checked key by key, with the engine's own validation for engine fields."""
     path = tmp_path / "sim.json"
     path.write_text(content)
-    problems = _problems(["--config", str(path)])
+    problems = simulate_problems(["--config", str(path)])
     assert [True] == [any(expected in problem for problem in problems)]
 
 
@@ -558,16 +535,16 @@ def _ours_row(data: dict[str, Any]) -> dict[str, Any]:
 
 def test_env_file_is_the_same_daemon_as_the_flags(tmp_path: Path) -> None:
     """A file that says what the defaults say simulates the same run: the same daemon, the same rows."""
-    from_file = _json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
-    from_flags = _json(BURST)
+    from_file = simulate_json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
+    from_flags = simulate_json(BURST)
     assert from_flags["policies"] == from_file["policies"]
 
 
 def test_budget_in_the_env_file_caps_ours(tmp_path: Path) -> None:
     """AUTOSCALER_MAX_MONTHLY_COST caps ours as it caps the daemon: a lower peak and cost than without,
     never more dynos than the budget pays for; the baselines are not capped."""
-    free = _json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
-    capped = _json(["--env-file", _env(tmp_path, WEB_ENV + "AUTOSCALER_MAX_MONTHLY_COST='150'\n"), *BURST])
+    free = simulate_json(["--env-file", _env(tmp_path, WEB_ENV), *BURST])
+    capped = simulate_json(["--env-file", _env(tmp_path, WEB_ENV + "AUTOSCALER_MAX_MONTHLY_COST='150'\n"), *BURST])
     budget_dynos = 150 // 50  # Standard-2X at $50/month
     ours, ours_free = _ours_row(capped), _ours_row(free)
     assert (True, True, True, True) == (
@@ -581,8 +558,8 @@ def test_budget_in_the_env_file_caps_ours(tmp_path: Path) -> None:
 def test_env_file_prices_set_the_budget_and_the_cost(tmp_path: Path) -> None:
     """AUTOSCALER_PRICES prices the size for the daemon's budget and for the report."""
     env = WEB_ENV + "AUTOSCALER_PRICES='{\"standard-2x\": 25}'\nAUTOSCALER_MAX_MONTHLY_COST=100\n"
-    text = _run(["--env-file", _env(tmp_path, env), *BURST])
-    data = _json(["--env-file", _env(tmp_path, env), *BURST])
+    text = simulate_text(["--env-file", _env(tmp_path, env), *BURST])
+    data = simulate_json(["--env-file", _env(tmp_path, env), *BURST])
     assert (True, True, True) == (
         "formation: Standard-2X at $25/month" in text,
         "at most 4 Standard-2X dynos" in text,
@@ -595,7 +572,7 @@ def test_env_file_sets_the_process_the_tick_and_the_engine(tmp_path: Path) -> No
     the app and the source's URL are never printed."""
     env = WEB_ENV + "AUTOSCALER_PROCESSES__WEB__DOWNSCALE_DELAY=120\nAUTOSCALER_INTERVAL=30\n"
     env = env.replace("MAX_DYNOS='20'", "MAX_DYNOS='12'").replace("QUEUE_TIME_MS='50'", "QUEUE_TIME_MS='80'")
-    text = _run(["--env-file", _env(tmp_path, env), *SHORT])
+    text = simulate_text(["--env-file", _env(tmp_path, env), *SHORT])
     expected = [
         "process type web (SOURCE web)",
         "target p95 queue time 80 ms",
@@ -613,15 +590,15 @@ def test_env_file_sets_the_process_the_tick_and_the_engine(tmp_path: Path) -> No
 
 def test_flags_win_over_the_env_file(tmp_path: Path) -> None:
     """A process flag given with --env-file overrides the file's value."""
-    assert "1-6 dynos" in _run(["--env-file", _env(tmp_path, WEB_ENV), "--max-dynos", "6", *SHORT])
+    assert "1-6 dynos" in simulate_text(["--env-file", _env(tmp_path, WEB_ENV), "--max-dynos", "6", *SHORT])
 
 
 def test_env_file_process_picks_the_kind_and_process(tmp_path: Path) -> None:
     """--process picks a process type; its source decides the kind, a worker without MAX_LATENCY is
     scaled on JOBS_PER_DYNO alone (the report's target is then the SLO only)."""
     path = _env(tmp_path, WEB_ENV + WORKER_ENV)
-    data = _json(["--env-file", path, "--process", "worker", *SHORT])
-    text = _run(["--env-file", path, "--process", "worker", *SHORT])
+    data = simulate_json(["--env-file", path, "--process", "worker", *SHORT])
+    text = simulate_text(["--env-file", path, "--process", "worker", *SHORT])
     assert ("worker", True, True) == (
         data["scenario"]["kind"],
         "MAX_LATENCY 60 s (the SLO only: the process sets no MAX_LATENCY), JOBS_PER_DYNO 40" in text,
@@ -633,7 +610,7 @@ def test_env_file_is_deterministic_with_api_failures(tmp_path: Path) -> None:
     """The same file, seed and failures give byte-identical JSON; the failures are counted and ours
     never exceeds MAX_DYNOS."""
     argv = ["--env-file", _env(tmp_path, WEB_ENV.replace("'20'", "'4'")), "--api-failures", "0.5", *BURST]
-    first, second = _run([*argv, "--json"]), _run([*argv, "--json"])
+    first, second = simulate_text([*argv, "--json"]), simulate_text([*argv, "--json"])
     ours = _ours_row(json.loads(first))
     assert (first, True, True) == (second, ours["api_failures"] > 0, ours["peak_dynos"] <= 4)
 

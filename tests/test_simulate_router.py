@@ -3,9 +3,6 @@ router logs), with a RESPONSE_TIME_MS target, against heroku-native on the same 
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -13,40 +10,18 @@ from typing import Any
 import pytest
 
 from autoscaler import queueing, sizes
-from autoscaler.errors import ConfigError
-from autoscaler.simulate import configure_parser, demand, policies, run
+from autoscaler.simulate import demand, policies
 from autoscaler.simulate.settings import DEFAULTS, SimConfig
 from autoscaler.simulate.webqueues import TIMEOUT_S, WebQueues
 from autoscaler.simulate.workloads import Workload
+
+from .helpers import simulate_json, simulate_problems, simulate_text
 
 RATE = 150.0
 SERVICE_S = 0.120
 TARGET_S = 0.371
 """The p95 response time of a dyno of 4 processes whose p95 queue wait is 50 ms, in whole ms."""
 SHORT = ["--hours", "1"]
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="autoscaler simulate")
-    configure_parser(parser)
-    return parser.parse_args(argv)
-
-
-def _run(argv: list[str]) -> str:
-    out = io.StringIO()
-    assert 0 == run(_parse(argv), out, {})
-    return out.getvalue()
-
-
-def _json(argv: list[str]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_run([*argv, "--json"]))
-    return data
-
-
-def _problems(argv: list[str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        run(_parse(argv), io.StringIO(), {})
-    return caught.value.problems
 
 
 def _rows(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -143,26 +118,26 @@ def test_default_target_is_the_queue_time_targets_equivalent() -> None:
     ms), what heroku-native aims at on the middleware's signal too."""
     middleware = _config(signal="web", target_s=0.050)
     assert round(policies.response_target_ms(middleware)) == 371
-    assert "target p95 response time 371 ms" in _run(["--signal", "router", *SHORT])
+    assert "target p95 response time 371 ms" in simulate_text(["--signal", "router", *SHORT])
 
 
 def test_router_runs_every_policy_that_reads_the_router() -> None:
     """judoscale-like reads queue time from its own middleware: a router run leaves it out."""
-    data = _json(["--signal", "router", "--scenario", "flash-crowd", *SHORT])
+    data = simulate_json(["--signal", "router", "--scenario", "flash-crowd", *SHORT])
     assert ["ours", "static-peak", "hpa", "heroku-native", "clairvoyant"] == list(_rows(data))
     assert any("heroku-native: desired p95 response 371 ms (RESPONSE_TIME_MS)" in line for line in data["settings"])
 
 
 def test_ours_beats_heroku_native_on_the_ramp() -> None:
     """On the slow ramp, both on the router's signal, ours breaches the target in fewer minutes."""
-    rows = _rows(_json(["--signal", "router", "--scenario", "slow-ramp"]))
+    rows = _rows(simulate_json(["--signal", "router", "--scenario", "slow-ramp"]))
     assert rows["ours"]["slo_minutes"] < rows["heroku-native"]["slo_minutes"]
 
 
 def test_router_runs_are_deterministic() -> None:
     """The same seed gives the same report, byte for byte."""
     argv = ["--signal", "router", "--scenario", "step-burst", *SHORT, "--json"]
-    assert _run(argv) == _run(argv)
+    assert simulate_text(argv) == simulate_text(argv)
 
 
 # --- flags and files ------------------------------------------------------------------------------
@@ -183,8 +158,8 @@ def test_env_file_router_process_runs_on_the_router_signal(tmp_path: Path) -> No
     --signal web runs it on the middleware's instead, with the default queue-time target."""
     path = tmp_path / "autoscaler.env"
     path.write_text(ROUTER_ENV)
-    router = _run(["--env-file", str(path), *SHORT])
-    middleware = _run(["--env-file", str(path), "--signal", "web", *SHORT])
+    router = simulate_text(["--env-file", str(path), *SHORT])
+    middleware = simulate_text(["--env-file", str(path), "--signal", "web", *SHORT])
     assert "target p95 response time 500 ms" in router
     assert "(SOURCE router)" in router
     assert "target p95 queue time 50 ms" in middleware
@@ -192,8 +167,10 @@ def test_env_file_router_process_runs_on_the_router_signal(tmp_path: Path) -> No
 
 def test_response_time_flag_sets_the_target() -> None:
     """--response-time-ms is the router run's target; --queue-time-ms alone sets it to its equivalent."""
-    assert "target p95 response time 600 ms" in _run(["--signal", "router", "--response-time-ms", "600", *SHORT])
-    looser = _run(["--signal", "router", "--queue-time-ms", "100", *SHORT])
+    assert "target p95 response time 600 ms" in simulate_text(
+        ["--signal", "router", "--response-time-ms", "600", *SHORT]
+    )
+    looser = simulate_text(["--signal", "router", "--queue-time-ms", "100", *SHORT])
     assert "target p95 response time 371 ms" not in looser
 
 
@@ -208,13 +185,13 @@ def test_response_time_flag_sets_the_target() -> None:
     ],
 )
 def test_bad_router_input_is_a_usage_error(argv: list[str], expected: str) -> None:
-    problems = _problems(argv)
+    problems = simulate_problems(argv)
     assert any(problem.startswith(expected) for problem in problems), problems
 
 
 def test_the_app_alone_bounds_the_target() -> None:
     """The app's own p95 (exponential app time: ln 20 × the mean) is out of every formation's reach."""
-    problems = _problems(["--signal", "router", "--service-ms", "200", "--response-time-ms", "599"])
+    problems = simulate_problems(["--signal", "router", "--service-ms", "200", "--response-time-ms", "599"])
     assert [f"--response-time-ms: 599 ms is not above the p95 of the app time alone ({200 * math.log(20):.0f} ms"] == [
         problem.split(" for a mean")[0] for problem in problems
     ]

@@ -10,7 +10,6 @@ import redis
 import respx
 import structlog
 
-from autoscaler.config import load_settings
 from autoscaler.daemon import Daemon
 from autoscaler.errors import StateError
 from autoscaler.heroku import HerokuClient
@@ -19,6 +18,7 @@ from autoscaler.signals import Reading
 from autoscaler.state import Lease, MemoryState, RedisState, state_from_json, state_to_json
 
 from .conftest import FakeClock, FormationFake
+from .helpers import worker_settings
 
 APP = "lease-app"
 TOKEN = "HRKU-state-test-token-1234"
@@ -127,17 +127,7 @@ def make_daemon(make_client: Callable[..., HerokuClient], clock: FakeClock) -> M
     """Build a daemon that keeps its state and lease in ``store`` and reads a fixed backlog of ``depth``."""
 
     def make(redis_url: str, store: redis.Redis, owner: str, depth: int) -> Daemon:
-        settings = load_settings(
-            {
-                "HEROKU_API_KEY": TOKEN,
-                "AUTOSCALER_APP": APP,
-                "REDIS_URL": redis_url,
-                "AUTOSCALER_PROCESSES__WORKER__SOURCE": "rq",
-                "AUTOSCALER_PROCESSES__WORKER__MAX_DYNOS": "10",
-                "AUTOSCALER_PROCESSES__WORKER__JOBS_PER_DYNO": "10",
-                "AUTOSCALER_PROCESSES__WORKER__BOOT_TIME": "0",
-            }
-        )
+        settings = worker_settings(TOKEN, APP, redis_url, AUTOSCALER_PROCESSES__WORKER__BOOT_TIME="0")
         return Daemon(
             settings,
             make_client(TOKEN),

@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,19 +27,13 @@ from autoscaler.signals.redis_conn import connect
 from autoscaler.signals.router import RouterSource
 from autoscaler.web.app import BODY_LIMIT, supplied_password
 from autoscaler.web.server import DEFAULT_PORT, port_from
+from benchmarks.drain import answers_health, free_port
 from tests.conftest import REDIS_URL, ROOT, service_unavailable
 from tests.faultproxy import FaultProxy
 from tests.test_drain_frames import app_line, body, frame, load_line, memory_line, router_line
 
 PASSWORD = "drain-s3cret-0123456789abcdef"
 LOGPLEX = "application/logplex-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def base_env(redis_url: str | None, **extra: str) -> dict[str, str]:
@@ -69,16 +62,8 @@ def web_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subproces
         proc = subprocess.Popen(command, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the web process did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+        if not answers_health(url, proc):
+            pytest.fail(f"the web process did not start:\n{log.read_text()}")
         yield url, proc
     finally:
         if proc.poll() is None:
