@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autoscaler.drain import wire
-from autoscaler.drain.lines import MAX_KEYS, Batch, parse_metrics, parse_router, process_type
+from autoscaler.drain.lines import MAX_KEYS, Batch, parse_metrics, parse_router
+from autoscaler.signals.webwire import process_type
 from tests.test_drain_frames import NOW, app_line, load_line, memory_line, router_line
 
 

@@ -784,6 +784,24 @@ def test_process_and_dyno_come_from_DYNO(monkeypatch: pytest.MonkeyPatch, redis_
     elsewhere.close(flush=False)
 
 
+@pytest.mark.parametrize(
+    ("dyno", "process"),
+    [("worker.12", "worker"), ("web-12a34b56d-e78f9", "web"), ("api-gateway-7f9c2b1a4-x2k9q", "api-gateway")],
+    ids=["cedar", "fir", "fir with a dash in the type"],
+)
+def test_process_type_comes_from_DYNO_on_both_generations(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, dyno: str, process: str
+) -> None:
+    """Fir names dynos without an ordinal (``web-12a34b56d-e78f9``): the process type is still what
+    comes before the random parts, so every dyno of a type records under one name."""
+    monkeypatch.setenv("DYNO", dyno)
+    recorder = Recorder(redis_url)
+    try:
+        assert (process, dyno) == (recorder.process, recorder.dyno)
+    finally:
+        recorder.close(flush=False)
+
+
 def test_middleware_instances_share_one_recorder(redis_url: str) -> None:
     """Two middleware objects with the same settings (an app built twice, WSGI and Django
     middleware together) share one recorder and one flusher thread."""

@@ -32,11 +32,11 @@ ordinal is never used.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 from autoscaler.drain import wire
 from autoscaler.drain.frames import parse_header, timestamp_epoch
+from autoscaler.signals.webwire import process_type
 
 MAX_KEYS = 256
 """Distinct (process type, slot) pairs one batch may touch; lines beyond are ignored."""
@@ -44,18 +44,6 @@ MAX_SERVICE_MS = 10**9
 
 _HEROKU = b"heroku"
 _ROUTER = b"router"
-_FIR_NAME = re.compile(r"(.+)-[0-9a-z]{6,10}-[0-9a-z]{5}")
-
-
-def process_type(dyno: str) -> str | None:
-    """The process type of a dyno name: ``web.1`` → ``web``, ``web-12a34b56d-e78f9`` → ``web``;
-    None when the name cannot be one."""
-    if "." in dyno:
-        name = dyno.partition(".")[0]
-    else:
-        fir = _FIR_NAME.fullmatch(dyno)
-        name = dyno if fir is None else fir.group(1)
-    return name if wire.is_process_name(name) else None
 
 
 def _pairs(segment: bytes) -> dict[bytes, bytes]:

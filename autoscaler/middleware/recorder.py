@@ -47,8 +47,8 @@ from autoscaler.signals.webwire import (
     SLOT_SECONDS,
     WIDTH,
     add_slot,
-    is_process_name,
     name_problems,
+    process_type,
     slot_key,
     slot_start,
 )
@@ -68,8 +68,8 @@ CLIENT_NAME = "autoscaler-middleware"
 
 
 def _default_process() -> str:
-    name = os.environ.get("DYNO", "").split(".", 1)[0]
-    return name if is_process_name(name) else "web"
+    """The process type of ``$DYNO`` (``web.1`` on Cedar, ``web-12a34b56d-e78f9`` on Fir), else ``web``."""
+    return process_type(os.environ.get("DYNO", "")) or "web"
 
 
 def _default_dyno() -> str:

@@ -88,6 +88,21 @@ def is_process_name(name: str) -> bool:
     return _NAME_RE.fullmatch(name) is not None
 
 
+_FIR_DYNO = re.compile(r"(.+)-[0-9a-z]{6,10}-[0-9a-z]{5}")
+"""A Fir dyno name: the process type, then two random parts (``web-12a34b56d-e78f9``)."""
+
+
+def process_type(dyno: str) -> str | None:
+    """The process type of a dyno name, on either generation: ``web.1`` (Cedar) → ``web``,
+    ``web-12a34b56d-e78f9`` (Fir, no ordinal) → ``web``; None when the name cannot be one."""
+    if "." in dyno:
+        name = dyno.partition(".")[0]
+    else:
+        fir = _FIR_DYNO.fullmatch(dyno)
+        name = dyno if fir is None else fir.group(1)
+    return name if is_process_name(name) else None
+
+
 def slot_key(prefix: str, process: str, slot: int) -> str:
     """The Redis key of one process type's counts for the slot starting at ``slot``."""
     return f"{prefix}:{process}:{slot}"
