@@ -41,6 +41,7 @@ from typing import Any
 
 from autoscaler.errors import SignalError
 from autoscaler.signals import field_count, reply_text, slots
+from autoscaler.signals.webwire import is_process_name as is_process_name  # one rule for both wires
 
 DEFAULT_PREFIX = "autoscaler:drain"
 FRAME_PREFIX = "autoscaler:drain-frames"
@@ -81,15 +82,9 @@ FIELD_MEMORY = "m:"
 FIELD_LOAD = "l:"
 BUCKET_FIELDS: tuple[str, ...] = tuple(f"{FIELD_BUCKET}{index}" for index in range(BUCKETS))
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _DYNO_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _CODE_RE = re.compile(r"[A-Z][0-9]{1,3}")
 _FRAME_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
-
-
-def is_process_name(name: str) -> bool:
-    """Can ``name`` be the process-type part of a key?"""
-    return _NAME_RE.fullmatch(name) is not None
 
 
 def is_dyno_name(name: str) -> bool:

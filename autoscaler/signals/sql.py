@@ -55,7 +55,6 @@ for the same reason.
 from __future__ import annotations
 
 import decimal
-import ipaddress
 import math
 from collections.abc import Sequence
 from datetime import timedelta
@@ -68,6 +67,7 @@ from psycopg.conninfo import conninfo_to_dict
 from autoscaler.errors import ConfigError, SignalError
 from autoscaler.redact import MASK, Redactor, redact_url
 from autoscaler.signals import Reading, check_count, check_seconds
+from autoscaler.urls import is_loopback
 
 if TYPE_CHECKING:
     from autoscaler.config import Settings, SQLSettings
@@ -79,8 +79,6 @@ PRESETS: tuple[str, ...] = ("procrastinate", "pgqueuer", "django_q2")
 APPLICATION_NAME = "autoscaler"
 DEFAULT_TIMEOUT = 5.0
 """Seconds a read may take: the statement timeout, and the basis of the connect timeout."""
-
-_LOOPBACK_NAMES = {"localhost"}
 
 PROCRASTINATE_PLAIN_WINDOW = 20
 """procrastinate: how many of the lowest-id ready jobs that were deferred once, unscheduled,
@@ -157,12 +155,7 @@ def _is_local_host(host: str) -> bool:
     """Loopback names and addresses, and Unix socket directories (no SSL needed)."""
     if not host or host.startswith("/") or host.startswith("@"):
         return True
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host.strip("[]"))
 
 
 def normalize_url(url: str) -> str:
