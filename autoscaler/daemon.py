@@ -12,7 +12,8 @@ A tick, top to bottom (:meth:`Daemon.tick`):
    When that decision, made on a kept formation, wants a change, the formation is read
    again and the decision made again on the fresh one: a PATCH is always decided on a
    formation read of the same tick. The new state is stored and one canonical decision
-   line is logged per process type.
+   line is logged per process type. With ``PREDICT``, each observation carries the forecast
+   made from the recorded demand (:mod:`autoscaler.history.demand`).
 3. If any decision changes the formation: one batch ``PATCH /apps/{app}/formation`` with
    absolute quantities (idempotent, so two overlapping daemons cannot compound a change).
    In dry-run mode the same decision is logged with ``dry_run=true`` and nothing is sent.
@@ -43,6 +44,7 @@ from autoscaler.decision_log import DecisionLog
 from autoscaler.errors import Forbidden, HerokuError, SignalError, StateError, Unauthorized
 from autoscaler.heroku import Formation, FormationUpdate, PrebootLocked
 from autoscaler.history import HistoryRecorder, HistoryStore
+from autoscaler.history.demand import Predictor
 from autoscaler.logs import get_logger
 from autoscaler.notify import TIMEOUT as NOTIFY_TIMEOUT
 from autoscaler.notify import Alerts, Notifier, NullNotifier
@@ -149,6 +151,7 @@ class Daemon:
         if history is not None:
             owner = lease.owner if lease is not None else None
             self.history = HistoryRecorder(history, settings, self._prices, self.log, instance=owner)
+        self.predictor = Predictor.wanted(settings.processes, history, self.log)
         self._failing: dict[str, str] = {}
         self._quiet: set[str] = set()
         self._lease_unreadable = False
@@ -337,6 +340,8 @@ class Daemon:
     def _evaluate(self, observations: Mapping[str, Observation], formation: Mapping[str, Formation]) -> _Evaluation:
         """The decisions and the state they would leave; nothing stored, nothing logged."""
         now = self.clock.time()
+        if self.predictor is not None:
+            observations = self.predictor.attach(observations, now)
         configs = {name: self.settings.processes[name].engine() for name in observations}
         states = {name: self._get_state(name) for name in observations}
         limits, split = self._limits(formation)
@@ -374,6 +379,8 @@ class Daemon:
         self.narrate.budget(evaluation.split)
         for decision in evaluation.decisions.values():
             self.narrate.decision(decision, observations[decision.process].reading)
+        if self.predictor is not None:
+            self.predictor.note(evaluation.decisions.values(), self.clock.time())
         return list(evaluation.decisions.values())
 
     def _remember_applied(self, decisions: list[Decision]) -> None:
@@ -386,7 +393,7 @@ class Daemon:
                 )
 
     def _apply(self, updates: list[FormationUpdate], deadline: float, result: TickResult) -> bool:
-        changes = [_describe(update) for update in updates]
+        changes = [update.describe() for update in updates]
         if self.settings.dry_run:
             self.log.info(
                 "scale_skipped", dry_run=True, changes=changes, message="dry run: would scale; nothing was sent"
@@ -439,12 +446,5 @@ class Daemon:
 def _update_for(decision: Decision) -> FormationUpdate:
     resize = sizes.normalize(decision.desired_size) != sizes.normalize(decision.current_size)
     return FormationUpdate(
-        type=decision.process,
-        quantity=decision.desired,
-        size=decision.desired_size if resize else None,
+        type=decision.process, quantity=decision.desired, size=decision.desired_size if resize else None
     )
-
-
-def _describe(update: FormationUpdate) -> str:
-    text = f"{update.type}={update.quantity}"
-    return f"{text}:{update.size}" if update.size else text

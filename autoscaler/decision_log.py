@@ -89,6 +89,9 @@ class DecisionLog:
             fields.update(reading.web_fields())
         elif source == "router":
             fields.update(reading.router_fields())
+        if decision.forecast is not None:
+            forecast = decision.forecast
+            fields.update(forecast=str(forecast.status), forecast_add=forecast.add, forecast_peak=forecast.peak)
         fields.update(
             recommendation=decision.recommendation,
             reason=str(decision.reason),

@@ -34,6 +34,11 @@ class FormationUpdate:
     size: str | None = None
     """Sent as ``{"dyno_size": {"name": size}}``, never as the deprecated ``size`` key."""
 
+    def describe(self) -> str:
+        """``web=3``, or ``web=3:standard-2x`` with a new size, as logs and notices show a change."""
+        text = f"{self.type}={self.quantity}"
+        return f"{text}:{self.size}" if self.size else text
+
 
 @dataclass(frozen=True, slots=True)
 class ApiDynoSize:

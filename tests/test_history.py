@@ -8,6 +8,7 @@ import io
 import json
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -32,7 +33,8 @@ from autoscaler.history import (
     signal_value,
 )
 from autoscaler.history.cli import parse_since
-from autoscaler.history.model import decode, encode, merge, number, parse_event
+from autoscaler.history.model import REASON_CODES, decode, encode, merge, number, parse_event
+from autoscaler.policy import Reason
 from autoscaler.signals import Source
 from autoscaler.state import Lease, MemoryState, RedisState
 from benchmarks.dashboard import (
@@ -127,8 +129,47 @@ def test_merge_keeps_the_largest_of_the_minute_the_last_values_and_the_latest_ev
 
 def test_a_typical_line_fits_redis_compact_hash_encoding() -> None:
     """Redis keeps a hash of values up to 64 bytes in a listpack (hash-max-listpack-value)."""
-    line = encode(sample(current=3, desired=3, signal=12.5, depth=38, latency=4.25, reason="held_downscale_delay"))
+    busy_worker = sample(
+        current=3,
+        desired=3,
+        signal=12.5,
+        depth=38,
+        latency=4.25,
+        rate=2.35,
+        reason="held_downscale_delay",
+        demand=4,
+        service_ms=1250.0,
+    )
+    line = encode(busy_worker)
     assert len(line) <= 64, line
+    web = sample("web", current=12, desired=14, signal=85.2, depth=None, latency=None, busy=None, rate=412.5)
+    line = encode(replace(web, queue_time_p95=85.2, reason="scale_up_limited", demand=16, service_ms=48.3))
+    assert len(line) <= 64, line
+
+
+def test_every_reason_has_a_short_code_and_reads_back_whole() -> None:
+    assert set(REASON_CODES) == {str(reason) for reason in Reason}
+    assert len(set(REASON_CODES.values())) == len(REASON_CODES)
+    for reason in Reason:
+        slot = decode("worker", 1, encode(sample(reason=str(reason))))
+        assert slot is not None
+        assert slot.reason == str(reason)
+
+
+def test_lines_stored_before_demand_was_recorded_still_read() -> None:
+    """A line of 16 fields with the reason written whole (as stored before) reads; demand is unknown."""
+    slot = decode("worker", 1, "3,3,12.5,,3,Standard-1X,3,,held_downscale_delay,38,4.25,2,,,,50")
+    assert slot is not None
+    assert (slot.reason, slot.depth, slot.monthly_usd) == ("held_downscale_delay", 38, 50.0)
+    assert (slot.demand, slot.service_ms) == (None, None)
+
+
+def test_demand_and_service_time_read_back() -> None:
+    slot = decode("worker", 1, encode(sample(demand=4, service_ms=1250.0)))
+    assert slot is not None
+    assert (slot.demand, slot.service_ms) == (4.0, 1250.0)
+    bare = encode(sample())
+    assert not bare.endswith(","), "empty fields after monthly_usd are not written"
 
 
 def test_events_in_a_slot() -> None:

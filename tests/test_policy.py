@@ -15,6 +15,7 @@ from autoscaler.policy import (
     Reason,
     decide,
 )
+from autoscaler.policy.forecast import Forecast, Status
 from autoscaler.signals import Reading
 
 NOW = 1_699_950_600.0  # Tuesday 2023-11-14 08:30 UTC: inside "0 8 * * *" windows of 2 h
@@ -39,6 +40,12 @@ class Case:
     reason: Reason = Reason.WITHIN_TARGET
     state: dict[str, Any] = field(default_factory=dict)
     """Other ProcessState fields for this case."""
+    forecast: Forecast | None = None
+
+
+def rising(add: int) -> Forecast:
+    """A forecast that expects demand to rise by ``add`` dynos within the boot time."""
+    return Forecast(Status.RISE, add, f"demand expected to rise by {add} within 90s", peak=9.0, at=NOW + 90)
 
 
 def r(depth: int | None = None, latency: float | None = None, busy: int | None = None) -> Reading:
@@ -46,6 +53,59 @@ def r(depth: int | None = None, latency: float | None = None, busy: int | None =
 
 
 CASES = [
+    Case(
+        "predict: the rise the pattern expects is added to what the signals ask for now",
+        3,
+        r(25, 1.0, 0),
+        config=cfg(predict=True),
+        forecast=rising(4),
+        desired=7,
+        reason=Reason.PREDICTED,
+    ),
+    Case(
+        "predict: a forecast is ignored when PREDICT is off",
+        3,
+        r(25, 1.0, 0),
+        history=((NOW - 10, 3),),
+        forecast=rising(4),
+        desired=3,
+    ),
+    Case(
+        "predict: the level the forecast asks for is held under its own reason",
+        7,
+        r(25, 1.0, 0),
+        config=cfg(predict=True),
+        forecast=rising(4),
+        desired=7,
+        reason=Reason.PREDICTED,
+    ),
+    Case(
+        "predict: a steady forecast adds nothing",
+        3,
+        r(25, 1.0, 0),
+        config=cfg(predict=True),
+        history=((NOW - 10, 3),),
+        forecast=Forecast(Status.STEADY, 0, "no rise expected"),
+        desired=3,
+    ),
+    Case(
+        "predict: MAX_DYNOS still binds a forecast",
+        8,
+        r(80, 1.0, 0),
+        config=cfg(predict=True),
+        forecast=rising(5),
+        desired=10,
+        reason=Reason.CLAMPED_TO_MAX,
+    ),
+    Case(
+        "predict: step limits still bind a forecast",
+        2,
+        r(15, 1.0, 0),
+        config=cfg(predict=True, scale_up_dynos=1, scale_up_percent=50),
+        forecast=rising(6),
+        desired=3,
+        reason=Reason.SCALE_UP_LIMITED,
+    ),
     Case("scale up: backlog above target", 1, r(45, 1.0, 0), desired=5, reason=Reason.SCALE_UP),
     Case("within target: backlog fits", 3, r(25, 1.0, 0), history=((NOW - 10, 3),), desired=3),
     Case(
@@ -405,7 +465,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_decide(case: Case) -> None:
     """Each named case yields its quantity and reason code."""
-    obs = Observation("worker", case.quantity, case.size, case.reading)
+    obs = Observation("worker", case.quantity, case.size, case.reading, case.forecast)
     decision, _ = decide(obs, ProcessState(case.history, **case.state), case.config, NOW)
     assert (case.desired, case.reason) == (decision.desired, decision.reason), decision.message
 
@@ -420,7 +480,10 @@ def test_decision_carries_inputs_and_message() -> None:
     """A decision names the signal values it used and says why in words."""
     obs = Observation("worker", 1, "Standard-1X", r(45, 2.5, 1))
     decision, _ = decide(obs, ProcessState(), cfg(), NOW)
-    assert {"depth": 45, "latency": 2.5, "busy": 1, "min": 1, "max": 10} == decision.inputs
+    nothing_learned = {"arrival_rate": None, "job_time": None}
+    assert {"depth": 45, "latency": 2.5, "busy": 1, "min": 1, "max": 10, **nothing_learned} == decision.inputs
+    timed, _ = decide(obs, ProcessState(), cfg(job_duration=4.0, concurrency=2), NOW)
+    assert timed.inputs["job_time"] == 4.0  # seconds one job takes, what a replay of the history needs
     assert "45 waiting" in decision.message
     assert decision.recommendation == 5
 

@@ -110,7 +110,7 @@ def describe_error(error: Mapping[str, Any], env: Mapping[str, str]) -> tuple[st
     if kind == "extra_forbidden" and source is not None and str(loc[-1]) in ALL_FIELDS:
         fields = [name for name in SOURCES[source].model_fields if name != "source"]
         own = [name.upper() for name in fields if name not in ProcessConfig.model_fields]
-        guess = closest(str(loc[-1]), fields)
+        guess = closest(str(loc[-1]), [name.lower() for name in own])  # another source's setting: its twin here
         hint = f"did you mean {guess}?" if guess else f"its own settings are {', '.join(own) or 'none'}"
         return var, f"not a setting of the {source} source; {hint}"
     return var, _describe(error)

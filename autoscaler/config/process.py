@@ -60,6 +60,8 @@ class ProcessConfig(BaseModel):
     """Dynos removed per minute at most; None: down to the stabilised recommendation at once."""
     boot_time: float = Field(60.0, ge=0)
     """Seconds a new dyno needs before it serves; no scale-down while dynos boot."""
+    predict: Bool = False
+    """Raise capacity ahead of the demand the recorded daily and weekly pattern expects."""
     stale_after: float = Field(120.0, gt=0)
     """A reading older than this is treated as unknown."""
     fallback_after: int = Field(3, ge=1)
@@ -113,6 +115,7 @@ class ProcessConfig(BaseModel):
             scale_up_percent=self.scale_up_percent,
             scale_down_per_minute=self.scale_down_per_minute,
             boot_time=self.boot_time,
+            predict=self.predict,
             manual_hold=self.manual_hold,
             size_limit=self.size_limit,
             stale_after=self.stale_after,

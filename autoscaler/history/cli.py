@@ -113,6 +113,8 @@ def row(slot: Slot, spec: SignalSpec) -> dict[str, Any]:
         "queue_time_p95": slot.queue_time_p95,
         "response_time_p95": slot.response_time_p95,
         "monthly_usd": slot.monthly_usd,
+        "demand": slot.demand,
+        "service_ms": slot.service_ms,
     }
 
 

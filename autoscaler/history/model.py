@@ -28,8 +28,43 @@ from autoscaler.config import ProcessConfig
 SLOT = 60
 """Seconds per slot."""
 
-MEASURED = ("depth", "latency", "busy", "rate", "queue_time_p95", "response_time_p95", "monthly_usd")
-"""The figures a slot keeps as the minute's last tick read them (and the last columns of ``history``)."""
+MEASURED = (
+    "depth",
+    "latency",
+    "busy",
+    "rate",
+    "queue_time_p95",
+    "response_time_p95",
+    "monthly_usd",
+    "demand",
+    "service_ms",
+)
+"""The figures a slot keeps as the minute's last tick read them (and the last columns of ``history``).
+``demand`` is the minute's largest reactive recommendation (the recorder keeps the maximum)."""
+REASON_CODES = {
+    "scale_up": "up",
+    "scale_up_memory": "upm",
+    "scale_down": "dn",
+    "within_target": "ok",
+    "held_downscale_delay": "hd",
+    "held_booting": "hb",
+    "held_panic": "hp",
+    "held_manual": "hm",
+    "held_signal_unknown": "hu",
+    "fallback": "fb",
+    "clamped_to_max": "cx",
+    "clamped_to_min": "cn",
+    "clamped_to_heroku_limit": "ch",
+    "clamped_to_app_limit": "ca",
+    "clamped_to_budget": "cb",
+    "scale_up_limited": "ul",
+    "scale_down_limited": "dl",
+    "resize": "rs",
+    "predicted": "pr",
+}
+"""A reason as a stored line writes it, short so that a line stays within the 64 bytes Redis keeps in
+a hash's compact encoding (lines stored with the full name read back the same)."""
+_REASONS = {code: name for name, code in REASON_CODES.items()}
 FIELDS = (
     "max_current",
     "max_desired",
@@ -45,6 +80,9 @@ FIELDS = (
 """The comma-separated fields of a stored slot, in order. The first four are merged within the
 minute (largest value kept; the latest event kept), the others are the last tick's."""
 MERGED = 4
+REQUIRED = len(FIELDS) - 2
+"""Fields a stored line has at least: trailing empty fields are not written, and lines written
+before ``demand`` and ``service_ms`` were recorded end at ``monthly_usd``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +136,10 @@ class Sample:
     response_time_p95: float | None = None
     monthly_usd: float | None = None
     """What the process type's current formation costs a month (the run-rate)."""
+    demand: float | None = None
+    """Dynos the reactive rules asked for (the minute's largest: see :class:`HistoryRecorder`)."""
+    service_ms: float | None = None
+    """The mean time one request (web) or job (workers, as learned) takes, in ms."""
     event: str = ""
     """A scale event of this tick: ``3>5`` applied, ``~3>5`` dry run (not sent), ``!3>5`` failed."""
 
@@ -176,7 +218,7 @@ class Slot:
 
     @property
     def reason(self) -> str:
-        return self._parts[8]
+        return _REASONS.get(self._parts[8], self._parts[8])
 
     @property
     def depth(self) -> int | None:
@@ -205,6 +247,17 @@ class Slot:
     @property
     def monthly_usd(self) -> float | None:
         return _optional_float(self._parts[15])
+
+    def _extra(self, index: int) -> str:
+        return self._parts[index] if len(self._parts) > index else ""
+
+    @property
+    def demand(self) -> float | None:
+        return _optional_float(self._extra(16))
+
+    @property
+    def service_ms(self) -> float | None:
+        return _optional_float(self._extra(17))
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +318,8 @@ class ProcessStatus:
     signal_error: str | None = None
     monthly_usd: float | None = None
     desired_monthly_usd: float | None = None
+    forecast: str | None = None
+    """``PREDICT``: what the forecast said (None without it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +357,7 @@ class Status:
                     "signal_error": p.signal_error,
                     "monthly_usd": p.monthly_usd,
                     "desired_monthly_usd": p.desired_monthly_usd,
+                    "forecast": p.forecast,
                 }
                 for name, p in self.processes.items()
             },
@@ -320,6 +376,7 @@ class Status:
                 signal_error=p.get("signal_error"),
                 monthly_usd=p.get("monthly_usd"),
                 desired_monthly_usd=p.get("desired_monthly_usd"),
+                forecast=p.get("forecast"),
             )
             for name, p in dict(data.get("processes") or {}).items()
         }
@@ -388,7 +445,7 @@ def encode(sample: Sample) -> str:
             sample.size,
             str(sample.desired),
             desired_size,
-            sample.reason,
+            REASON_CODES.get(sample.reason, sample.reason),
             number(sample.depth),
             number(sample.latency),
             number(sample.busy),
@@ -397,7 +454,15 @@ def encode(sample: Sample) -> str:
             number(sample.response_time_p95),
             number(sample.monthly_usd),
         )
-    )
+    ) + _extras(number(sample.demand), number(sample.service_ms))
+
+
+def _extras(*values: str) -> str:
+    """The fields after ``monthly_usd``, without the empty ones at the end."""
+    kept = list(values)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "".join("," + value for value in kept)
 
 
 def _larger(old: str, new: str) -> str:
@@ -425,7 +490,7 @@ def merge(old: str | None, new: str) -> str:
 def decode(process: str, minute: int, line: str) -> Slot | None:
     """The slot of a stored line (``minute``: minutes since the epoch); None when it is not one."""
     parts = line.split(",")
-    if len(parts) < len(FIELDS) or not (
+    if len(parts) < REQUIRED or not (
         parts[0].isdigit() and parts[1].isdigit() and parts[4].isdigit() and parts[6].isdigit()
     ):
         return None

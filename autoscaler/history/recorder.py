@@ -18,6 +18,7 @@ from autoscaler.config import Settings
 from autoscaler.decision_log import decision_fields
 from autoscaler.errors import StateError
 from autoscaler.history.model import (
+    SLOT,
     Event,
     ProcessStatus,
     Sample,
@@ -78,6 +79,8 @@ class HistoryRecorder:
         self._last: dict[str, tuple[int, int, str, str]] = {}
         """Per process type: (current, desired, desired size, reason) of the last tick, to tell an event."""
         self._latest: dict[str, ProcessStatus] = {}
+        self._demand: dict[str, tuple[int, int]] = {}
+        """Per process type: (minute, largest reactive recommendation of the minute so far)."""
         self._failing = False
 
     def record(self, at: float, tick: TickOutcome, *, formation_read: bool = True) -> None:
@@ -89,7 +92,7 @@ class HistoryRecorder:
         for decision in tick.decisions:
             reading = tick.readings.get(decision.process) or Reading.unknown(at, "not read")
             outcome, mark = _outcome(decision, tick, dry_run)
-            sample = self._sample(decision, reading)
+            sample = self._sample(decision, reading, self._minute_demand(decision, at))
             key = (decision.current, decision.desired, decision.desired_size, str(decision.reason))
             new = self._last.get(decision.process) != key or decision.manual_change
             self._last[decision.process] = key
@@ -112,6 +115,7 @@ class HistoryRecorder:
                 signal_error=reading.error,
                 monthly_usd=sample.monthly_usd,
                 desired_monthly_usd=_cost(decision.desired, decision.desired_size, self.prices),
+                forecast=None if decision.forecast is None else decision.forecast.message,
             )
         status = Status(
             at=at,
@@ -125,7 +129,20 @@ class HistoryRecorder:
         )
         self._write(TickRecord(at=at, samples=tuple(samples), events=tuple(events), status=status))
 
-    def _sample(self, decision: Decision, reading: Reading) -> Sample:
+    def _minute_demand(self, decision: Decision, at: float) -> int | None:
+        """The largest reactive recommendation of this minute so far (a slot keeps the last tick's
+        values: the maximum is kept here)."""
+        if decision.recommendation is None:
+            return None
+        minute = int(at // SLOT)
+        seen = self._demand.get(decision.process)
+        demand = decision.recommendation if seen is None or seen[0] != minute else max(seen[1], decision.recommendation)
+        self._demand[decision.process] = (minute, demand)
+        return demand
+
+    def _sample(self, decision: Decision, reading: Reading, demand: int | None) -> Sample:
+        job_time = decision.inputs.get("job_time")
+        arrivals = decision.inputs.get("arrival_rate")
         sample = Sample(
             process=decision.process,
             current=decision.current,
@@ -136,10 +153,12 @@ class HistoryRecorder:
             depth=reading.depth,
             latency=reading.latency,
             busy=reading.busy,
-            rate=reading.rate,
+            rate=reading.rate if reading.rate is not None else arrivals,
             queue_time_p95=reading.queue_time_p95,
             response_time_p95=reading.response_time_p95,
             monthly_usd=_cost(decision.current, decision.current_size, self.prices),
+            demand=demand,
+            service_ms=reading.app_time if reading.app_time is not None else job_time and job_time * 1000,
         )
         spec = self.specs.get(decision.process)
         if spec is None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from autoscaler import sizes
+from autoscaler.policy.forecast import Forecast
 from autoscaler.signals import Reading
 
 
@@ -31,6 +32,8 @@ class Reason(StrEnum):
     SCALE_UP_LIMITED = "scale_up_limited"
     SCALE_DOWN_LIMITED = "scale_down_limited"
     RESIZE = "resize"
+    PREDICTED = "predicted"
+    """``PREDICT``: the rise the recorded pattern expects within the boot time set the quantity."""
 
 
 CLAMP_REASONS = frozenset(
@@ -52,6 +55,8 @@ class Observation:
     quantity: int
     size: str
     reading: Reading
+    forecast: Forecast | None = None
+    """``PREDICT``: what the recorded pattern expects within the boot time (None without it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,8 @@ class Decision:
     inputs: dict[str, float | int | None] = field(default_factory=dict)
     manual_change: bool = False
     """The formation differed from what the daemon last set: someone scaled by hand."""
+    forecast: Forecast | None = None
+    """``PREDICT``: the forecast this decision saw (whether or not it raised the quantity)."""
 
     @property
     def changed(self) -> bool:

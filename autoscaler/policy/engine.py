@@ -4,7 +4,8 @@
    unknown. Unknown data never lowers the formation: hold, and after ``FALLBACK_AFTER``
    unknown readings in a row raise to ``FALLBACK_QUANTITY`` if one is set.
 2. **Learning** from the reading (:mod:`.learning`), then the **recommendations**
-   (:mod:`.rules`): the largest wins.
+   (:mod:`.rules`): the largest wins. With ``PREDICT``, the rise in demand the recorded pattern
+   expects within the boot time is added to it (:mod:`.forecast`; reason ``predicted``).
 3. **Stabilisation** (:mod:`.stabilise`): step limits, the downscale window, the boot, burst
    and manual-change holds.
 4. **Bounds** (:mod:`.limits`): ``[MIN_DYNOS, MAX_DYNOS]`` as changed by active schedules, then
@@ -20,7 +21,7 @@ from autoscaler.policy.decision import Decision, Observation, Outcome, ProcessSt
 from autoscaler.policy.engine_config import EngineConfig
 from autoscaler.policy.learning import learn
 from autoscaler.policy.limits import Span
-from autoscaler.policy.rules import missing, recommend
+from autoscaler.policy.rules import Want, missing, recommend
 from autoscaler.policy.stabilise import booting, hold_manual, note_manual_change, remember, stabilise
 from autoscaler.policy.tick import Tick
 
@@ -37,12 +38,25 @@ def decide(obs: Observation, state: ProcessState, config: EngineConfig, now: flo
     if not wants or (needed and max(w.dynos for w in wants) <= tick.current):
         why = f"{', '.join(needed) or 'signal'} unknown: holding"
         return tick.decision(Outcome(tick.span.clamp(tick.current), Reason.HELD_SIGNAL_UNKNOWN, why)), state
-    best = max(wants, key=lambda w: w.dynos)
+    reactive = max(wants, key=lambda w: w.dynos)
+    best = _ahead(tick, reactive)
     state = remember(tick, state, best.dynos, any(w.burst for w in wants))
     outcome = stabilise(tick, state, best.dynos, best.why, best.reason)
+    if best is not reactive and outcome.reason is Reason.WITHIN_TARGET:
+        outcome = replace(outcome, reason=Reason.PREDICTED)
     outcome = hold_manual(tick, state, outcome)
     outcome = _resized(tick, tick.span.bound(outcome, tick.current))
-    return tick.decision(outcome, best.dynos), state
+    return tick.decision(outcome, reactive.dynos, state), state
+
+
+def _ahead(tick: Tick, reactive: Want) -> Want:
+    """``PREDICT``: the reactive recommendation plus the rise the recorded pattern expects within
+    the boot time (:mod:`.forecast`), so that the dynos are up when it comes."""
+    forecast = tick.obs.forecast
+    if not tick.config.predict or forecast is None or forecast.add <= 0:
+        return reactive
+    why = f"{reactive.why}; forecast: {forecast.message}: {reactive.dynos} + {forecast.add}"
+    return Want(reactive.dynos + forecast.add, why, reason=Reason.PREDICTED)
 
 
 def _begin(obs: Observation, state: ProcessState, config: EngineConfig, now: float) -> tuple[Tick, ProcessState]:

@@ -54,6 +54,8 @@ class EngineConfig:
     scale_up_percent: float
     scale_down_per_minute: int | None
     boot_time: float
+    predict: bool = False
+    """Add the rise in demand the recorded pattern expects within the boot time (:mod:`.forecast`)."""
     manual_hold: float
     size_limit: int | None
     # unknown data

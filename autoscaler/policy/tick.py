@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoscaler.policy.decision import Decision, Observation, Outcome
+from autoscaler.policy.decision import Decision, Observation, Outcome, ProcessState
 from autoscaler.policy.engine_config import EngineConfig
+from autoscaler.policy.learning import per_dyno_rate
 from autoscaler.policy.limits import Span
 from autoscaler.signals import Reading
 
@@ -36,7 +37,18 @@ class Tick:
         """Dynos serving now: the current ones less those still booting."""
         return max(0, self.current - self.booting)
 
-    def decision(self, outcome: Outcome, recommendation: int | None = None) -> Decision:
+    def decision(
+        self, outcome: Outcome, recommendation: int | None = None, learned: ProcessState | None = None
+    ) -> Decision:
+        """The decision of ``outcome``; ``learned``: the state after learning from this reading (its
+        worker arrival rate and job time join the inputs)."""
+        inputs = self.inputs()
+        if learned is not None and not self.config.web and self.config.response_time_ms is None:
+            rate = per_dyno_rate(self.config, learned)
+            inputs.update(
+                arrival_rate=learned.arrival_rate,
+                job_time=self.config.concurrency / rate if rate else None,
+            )
         return Decision(
             process=self.obs.process,
             current=self.current,
@@ -46,8 +58,9 @@ class Tick:
             reason=outcome.reason,
             message=outcome.message,
             recommendation=recommendation,
-            inputs=self.inputs(),
+            inputs=inputs,
             manual_change=self.manual_change,
+            forecast=self.obs.forecast if self.config.predict else None,
         )
 
     def inputs(self) -> dict[str, float | int | None]:
