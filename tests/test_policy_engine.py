@@ -63,6 +63,20 @@ def test_throughput_is_measured_from_successive_readings() -> None:
     assert abs(1.0 - new_state.per_dyno_rate) < 1e-9
 
 
+def test_throughput_counts_dynos_that_booted_sooner_than_boot_time() -> None:
+    """2 of 4 dynos were added 20 s ago (BOOT_TIME 60 s), yet 20 jobs run at CONCURRENCY 5: all 4
+    serve, and the throughput is per 4 dynos, not per the 2 the boot time counts."""
+    config = worker(jobs_per_dyno=None, max_latency=600, concurrency=5)
+    state = ProcessState(
+        history=((NOW - 10, 4),), ups=((NOW - 20, 2),), arrival_rate=2.0, previous=(NOW - 15, 330, 150.0)
+    )
+    _, new_state = decide(obs(4, Reading(at=NOW, depth=300, latency=150.0, busy=20)), state, config, NOW)
+    assert new_state.per_dyno_rate == 1.0
+    prefetched = Reading(at=NOW, depth=300, latency=150.0, busy=80)  # more than the whole formation runs
+    _, capped = decide(obs(4, prefetched), state, config, NOW)
+    assert capped.per_dyno_rate == 1.0  # never counted over the formation's 4 dynos
+
+
 def test_throughput_is_not_learned_from_idle_dynos() -> None:
     """With an empty queue the dynos are not saturated: no throughput sample is taken."""
     config = worker(jobs_per_dyno=None, max_latency=600)

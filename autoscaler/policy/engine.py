@@ -32,7 +32,7 @@ def decide(obs: Observation, state: ProcessState, config: EngineConfig, now: flo
     unknown = _unknown(tick)
     if unknown is not None:
         return _hold_unknown(tick, replace(state, failures=state.failures + 1), unknown)
-    state = learn(tick.reading, replace(state, failures=0), tick.ready, config)
+    state = learn(tick.reading, replace(state, failures=0), tick.serving, config)
     wants = recommend(tick.reading, config, tick.ready, state, tick.obs.size)
     needed = missing(tick.reading, config)
     if not wants or (needed and max(w.dynos for w in wants) <= tick.current):

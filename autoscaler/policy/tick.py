@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from autoscaler.policy.decision import Decision, Observation, Outcome, ProcessState
@@ -36,6 +37,16 @@ class Tick:
     def ready(self) -> int:
         """Dynos serving now: the current ones less those still booting."""
         return max(0, self.current - self.booting)
+
+    @property
+    def serving(self) -> int:
+        """Dynos serving, as far as the reading shows: :attr:`ready`, or more when more jobs run than
+        the ready dynos hold (dynos that booted sooner than BOOT_TIME), never more than the formation.
+        What throughput is measured per."""
+        busy = self.reading.busy
+        if busy is None:
+            return self.ready
+        return min(self.current, max(self.ready, math.ceil(busy / self.config.concurrency)))
 
     def decision(
         self, outcome: Outcome, recommendation: int | None = None, learned: ProcessState | None = None
