@@ -163,8 +163,13 @@ def test_expected_demand_is_the_median_of_the_previous_days() -> None:
     ("today", "hit"),
     [
         (day_of(2, 10), True),  # the ramp came
-        (day_of(2, 7), True),  # most of it came (5 of 8)
-        (day_of(2, 4), False),  # a quarter of it came
+        (
+            day_of(2, 5),
+            True,
+        ),  # a smaller one came: a rise all the same (a day whose dynos were up in time asks for less)
+        (day_of(2, 10, at=RAMP + 4), True),  # it came 4 minutes late: within the horizon and the slack
+        (day_of(2, 10, at=RAMP + 5), False),  # later than that
+        (day_of(2, 3), False),  # one dyno more is no rush
         (FLAT, False),  # nothing came
     ],
 )

@@ -24,6 +24,7 @@ from autoscaler.history.store import HistoryStore
 from autoscaler.policy import Decision, Observation
 from autoscaler.policy.forecast import (
     DAY,
+    JUDGE_SLACK,
     JUDGE_WITHIN,
     MARGIN_S,
     WEEK,
@@ -65,7 +66,7 @@ class _Process:
 
     def judge_until(self, minute: int, demand: Demand) -> None:
         """Judge every prediction whose horizon ended before ``minute``, and forget old judgements."""
-        last = minute - 1 - self.ahead
+        last = minute - 1 - self.ahead - JUDGE_SLACK
         start = last - JUDGE_WITHIN if self.judged_until is None else max(last - JUDGE_WITHIN, self.judged_until)
         for at in range(start + 1, last + 1):
             hit = judge(demand, at, self.ahead)

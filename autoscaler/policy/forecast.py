@@ -17,8 +17,10 @@ it to what the signals ask for now; the pattern's level is never used as a floor
 so a quieter day than the last costs nothing.
 
 **Stepping aside** (:func:`forecast`): with less than :data:`MIN_HISTORY` minutes recorded there
-is no pattern yet; and each material rise predicted is judged once its horizon has passed (did the
-demand rise by at least :data:`HIT_SHARE` of the rise predicted?): while fewer than half of the last
+is no pattern yet; and each material rise predicted is judged once its horizon and
+:data:`JUDGE_SLACK` minutes more have passed: a hit when demand did rise materially meanwhile (by
+how much is not judged: a day that met its rush reactively asked for more than a day whose dynos
+were up in time): while fewer than half of the last
 :data:`JUDGED` judgements were hits, the forecast is not used. Judging goes on meanwhile, so the
 forecast comes back once the pattern holds again.
 """
@@ -42,8 +44,10 @@ MARGIN_S = 60.0
 MIN_RISE = 2
 MIN_RISE_SHARE = 0.25
 """A rise is material from ``max(MIN_RISE, MIN_RISE_SHARE × expected now)`` dynos."""
-HIT_SHARE = 0.5
-"""A predicted rise is a hit when demand rose by at least this share of it."""
+JUDGE_SLACK = 3
+"""Minutes after the horizon a predicted rise may still come and be a hit: demand is what the rules
+asked for, which follows the load a reading window behind it, and dynos started ahead of a rush
+soften the first minute of it."""
 JUDGED = 5
 """The latest judgements that decide whether the forecast is used."""
 JUDGE_WITHIN = DAY
@@ -93,7 +97,12 @@ class Rise:
 
     @property
     def material(self) -> bool:
-        return self.dynos >= max(MIN_RISE, math.ceil(MIN_RISE_SHARE * self.now))
+        return material(self.dynos, self.now)
+
+
+def material(rise: float, start: float) -> bool:
+    """A rise of ``rise`` dynos from ``start`` is worth acting on (and, seen, a rise that came)."""
+    return rise >= max(MIN_RISE, math.ceil(MIN_RISE_SHARE * start))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +152,17 @@ def rise(demand: Demand, minute: int, ahead: int) -> Rise | None:
 
 
 def judge(demand: Demand, minute: int, ahead: int) -> bool | None:
-    """Whether the rise predicted at ``minute`` came (True), did not (False), or None when no
-    material rise was predicted there or the demand of the horizon is not all recorded."""
+    """Whether the rise predicted at ``minute`` came (True) within the horizon and
+    :data:`JUDGE_SLACK` minutes more, did not (False), or None when no material rise was predicted
+    there or the demand of those minutes is not all recorded."""
     predicted = rise(demand, minute, ahead)
     if predicted is None or not predicted.material:
         return None
-    seen = [demand.values.get(m) for m in range(minute, minute + ahead + 1)]
+    seen = [demand.values.get(m) for m in range(minute, minute + ahead + JUDGE_SLACK + 1)]
     if any(value is None for value in seen):
         return None
     actual = [value for value in seen if value is not None]
-    return max(actual) - actual[0] >= HIT_SHARE * predicted.dynos
+    return material(max(actual) - actual[0], actual[0])
 
 
 def missed(judgements: Sequence[bool]) -> bool:
