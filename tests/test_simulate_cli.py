@@ -273,7 +273,7 @@ def test_plot_notes_say_how_ours_compares() -> None:
         pytest.param(
             ["--scenario", "monday"],
             "--scenario: unknown scenario 'monday'; known: diurnal, step-burst, slow-ramp, flash-crowd, "
-            "batch-dump, trickle",
+            "batch-dump, weekday-rush, trickle",
             id="unknown scenario",
         ),
         pytest.param(
@@ -290,8 +290,8 @@ def test_plot_notes_say_how_ours_compares() -> None:
         pytest.param(["--policy", "keda"], "--policy: keda models worker processes only", id="keda on web"),
         pytest.param(
             ["--policy", "hirefire"],
-            "--policy: unknown policy 'hirefire'; known: ours, static-peak, hpa, heroku-native, judoscale-like, "
-            "keda, clairvoyant",
+            "--policy: unknown policy 'hirefire'; known: ours, ours-predict, static-peak, hpa, heroku-native, "
+            "judoscale-like, keda, clairvoyant",
             id="unknown policy",
         ),
         pytest.param(["--seed", "-1"], "--seed: must be a whole number >= 0, got '-1'", id="negative seed"),
@@ -672,8 +672,8 @@ def test_bad_env_file_exits_2_naming_the_variable(
 
 
 def test_process_without_env_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """--process picks a process type of --env-file; alone it is a usage error."""
-    assert (2, ["  --process: picks a process type of --env-file; give --env-file too"]) == _cli(
+    """--process picks a process type of --env-file or of --from-history; alone it is a usage error."""
+    assert (2, ["  --process: picks a process type of --env-file or of --from-history; give one of them too"]) == _cli(
         ["--process", "web"], capsys
     )
 

@@ -1,7 +1,7 @@
 """The ``simulate`` command: what each policy would have done to a workload, offline.
 
-``python -m autoscaler simulate [--scenario NAME | --trace FILE] [--kind web|worker]
-[--signal web|router] [--policy NAME[,NAME...]] [--config FILE | --env-file FILE [--process TYPE]]
+``python -m autoscaler simulate [--scenario NAME | --trace FILE | --from-history [--since WHEN]] [--kind web|worker]
+[--signal web|router] [--policy NAME[,NAME...]] [--config FILE | --env-file FILE] [--process TYPE]
 [--seed N] [--hours H] [--json] [--plot FILE.png]`` plus flags for the process (``--service-ms``,
 ``--processes-per-dyno``/``--concurrency``, ``--size``, ``--min-dynos``, ``--max-dynos``,
 ``--queue-time-ms``/``--response-time-ms``/``--max-latency``, ``--jobs-per-dyno``, ``--interval``,
@@ -20,6 +20,8 @@ The package, from the flags to the report:
   :mod:`~autoscaler.simulate.options` checks their values and the files they name, all at once
   (:mod:`~autoscaler.simulate.envfile` reads ``--env-file``);
 * :mod:`~autoscaler.simulate.workloads` built-in scenarios and ``--trace`` CSV files;
+  :mod:`~autoscaler.simulate.replay` the workload of ``--from-history``, rebuilt from the slots the
+  daemon recorded, which :mod:`~autoscaler.simulate.recorded` reads from the state store;
 * :mod:`~autoscaler.simulate.model` the platform (boot, drain, billing), with
   :mod:`~autoscaler.simulate.streams` the random draws every policy shares, and the queues:
   :mod:`~autoscaler.simulate.webqueues` (random routing to per-dyno M/M/k queues) and

@@ -17,7 +17,8 @@ from autoscaler import sizes
 from autoscaler.config import ProcessConfig
 from autoscaler.errors import ConfigError
 from autoscaler.policy import size_limit
-from autoscaler.simulate import envfile, policies, report, workloads
+from autoscaler.simulate import envfile, policies, replay, report, workloads
+from autoscaler.simulate.recorded import Recorded
 from autoscaler.simulate.settings import DEFAULT_INTERVAL, DEFAULTS, SIGNALS, Signal, SimConfig
 from autoscaler.simulate.workloads import Kind, Workload
 
@@ -107,8 +108,8 @@ def _config_file(path: str | None) -> dict[str, Any]:
 def env_process(args: argparse.Namespace) -> envfile.EnvProcess | None:
     """The configuration of --env-file and the process type it simulates (None without the flag)."""
     problems: list[str] = []
-    if args.process is not None and args.env_file is None:
-        problems.append("--process: picks a process type of --env-file; give --env-file too")
+    if args.process is not None and args.env_file is None and not args.from_history:
+        problems.append("--process: picks a process type of --env-file or of --from-history; give one of them too")
     if args.env_file is not None and args.config is not None:
         problems.append("--config: give either --config or --env-file, not both")
     if problems:
@@ -118,22 +119,24 @@ def env_process(args: argparse.Namespace) -> envfile.EnvProcess | None:
     return envfile.load(args.env_file, _read(envfile.FLAG, args.env_file), args.process)
 
 
-def kind_and_scenario(args: argparse.Namespace, env: envfile.EnvProcess | None = None) -> tuple[Kind, str | None]:
-    """The kind of process (--kind, else that of the --env-file process, else web), and the built-in
-    scenario (None with --trace)."""
+def kind_and_scenario(
+    args: argparse.Namespace, env: envfile.EnvProcess | None = None, recorded: Kind | None = None
+) -> tuple[Kind, str | None]:
+    """The kind of process (--kind, else that of the --env-file process, else ``recorded``, that of
+    the --from-history slots, else web), and the built-in scenario (None with --trace or --from-history)."""
     problems: list[str] = []
     if args.kind is not None and args.kind not in workloads.KINDS:
         problems.append(f"--kind: must be web or worker, got {args.kind!r}")
     if args.scenario is not None and args.trace is not None:
         problems.append("--scenario: give either --scenario or --trace, not both")
     name = args.scenario if args.scenario is not None else workloads.DEFAULT_SCENARIO
-    if args.trace is not None:
+    if args.trace is not None or args.from_history:
         name = None
     if name is not None and name not in workloads.SCENARIOS:
         problems.append(f"--scenario: unknown scenario {name!r}; known: {', '.join(workloads.SCENARIOS)}")
     if problems:
         raise ConfigError(problems)
-    chosen: Kind | None = args.kind if args.kind is not None else None if env is None else env.kind
+    chosen: Kind | None = args.kind if args.kind is not None else recorded if env is None else env.kind
     if env is not None and chosen is None:
         raise ConfigError(
             [
@@ -155,6 +158,14 @@ def kind_and_scenario(args: argparse.Namespace, env: envfile.EnvProcess | None =
             )
         raise ConfigError([f"--kind: scenario {name} has no {kind} variant (it is {' and '.join(kinds)} only)"])
     return kind, name
+
+
+def workload_flag_problems(args: argparse.Namespace) -> list[str]:
+    """--from-history given with another workload, or --since without it."""
+    if not args.from_history:
+        return [] if args.since is None else ["--since: applies to --from-history"]
+    given = [flag for flag, value in (("--scenario", args.scenario), ("--trace", args.trace)) if value is not None]
+    return [f"--from-history: give one of --scenario, --trace or --from-history, not {given[0]} too"] if given else []
 
 
 def signal_of(args: argparse.Namespace, kind: Kind, env: envfile.EnvProcess | None = None) -> Signal:
@@ -322,8 +333,11 @@ def _within_heroku_limit(config: SimConfig, process: ProcessConfig) -> SimConfig
     return config
 
 
-def workload(args: argparse.Namespace, kind: Kind, name: str | None, config: SimConfig) -> Workload:
-    """The load: the built-in scenario ``name`` (None: the --trace file), for --hours when given."""
+def workload(
+    args: argparse.Namespace, kind: Kind, name: str | None, config: SimConfig, history: Recorded | None = None
+) -> Workload:
+    """The load: the built-in scenario ``name`` (None: the --trace file, or ``history``, the slots
+    --from-history read), for --hours when given."""
     problems: list[str] = []
     hours = _number(problems, "--hours", args.hours, high=MAX_HOURS)
     if problems:
@@ -332,6 +346,8 @@ def workload(args: argparse.Namespace, kind: Kind, name: str | None, config: Sim
         raise ConfigError([f"--hours: at least one minute is simulated, got {args.hours!r}"])
     if name is not None:
         return workloads.build(name, kind, config.seed, hours, config.service_s)
+    if history is not None:
+        return replay.rebuild(history, kind, config.service_s, hours)
     return workloads.parse_trace(_read("--trace", args.trace), args.trace, kind, config.service_s, hours)
 
 
@@ -344,7 +360,7 @@ def policy_names(raw: str | None, kind: Kind, signal: Signal = "web") -> list[st
     known = (*policies.ALL_POLICIES, report.REFERENCE)
     problems = [f"--policy: unknown policy {name!r}; known: {', '.join(known)}" for name in names if name not in known]
     for name in names:
-        if name in policies.ALL_POLICIES and name not in policies.POLICIES[kind]:
+        if name in policies.ALL_POLICIES and name not in (*policies.POLICIES[kind], policies.PREDICTING):
             problems.append(f"--policy: {name} models {'web' if kind == 'worker' else 'worker'} processes only")
         elif (
             kind == "web" and signal == "router" and name in set(policies.POLICIES[kind]) - {*policies.ROUTER_POLICIES}

@@ -22,7 +22,8 @@ daemon's own handling of failed calls. Only its edges are simulated:
 * :class:`SimClock`: ``time()`` is the run's wall clock (:data:`START_EPOCH` + the second),
   ``monotonic()`` the second.
 
-The state is kept in memory, no lease is taken, notices go nowhere and the daemon logs nothing.
+The state is kept in memory, no lease is taken, notices go nowhere and the daemon logs nothing; it
+records its history only when given a store (``simulate`` gives none).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from autoscaler.daemon import Daemon, TickResult
 from autoscaler.errors import ServerError
 from autoscaler.heroku import BUCKET_CAPACITY, ApiDynoSize, Dyno, FormationUpdate
 from autoscaler.heroku import Formation as ApiFormation
+from autoscaler.history import HistoryStore
 from autoscaler.notify import NullNotifier
 from autoscaler.signals import Reading
 from autoscaler.simulate.model import Platform, System
@@ -177,8 +179,10 @@ class Ours:
     name = "ours"
     boots = True
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, history: HistoryStore | None = None) -> None:
+        """``history``: where the daemon records each tick, as deployed (default: nowhere)."""
         self.config = config
+        self.history = history
         self.tick_s = self.first_tick = config.interval
         self.daemon: Daemon | None = None
         """The daemon of the last run started."""
@@ -209,6 +213,7 @@ class Ours:
             state=MemoryState(),
             notifier=NullNotifier(),
             logger=silent_logger(),
+            history=self.history,
         )
         self.daemon, self.api = daemon, api
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from autoscaler import queueing
@@ -85,7 +86,11 @@ POLICIES: dict[str, tuple[str, ...]] = {
 ROUTER_POLICIES = ("ours", "static-peak", "hpa", "heroku-native")
 """The policies run for a web process on the router's signal: judoscale-like reads queue time from
 its own middleware, which the router's lines do not carry."""
-ALL_POLICIES = ("ours", "static-peak", "hpa", "heroku-native", "judoscale-like", "keda")
+ALL_POLICIES = ("ours", "ours-predict", "static-peak", "hpa", "heroku-native", "judoscale-like", "keda")
+PREDICTING = "ours-predict"
+"""``ours`` with ``PREDICT=true``: run by default when the workload lasts :data:`PREDICT_AFTER_S` or more
+(the forecast needs a day of recorded demand; before that it is ``ours``)."""
+PREDICT_AFTER_S = 2 * 86400
 
 
 def available(config: SimConfig) -> tuple[str, ...]:
@@ -349,8 +354,28 @@ class JudoscaleLike(_Base):
             self.last_down = now
 
 
+class OursPredicting(Ours):
+    """The daemon with ``PREDICT=true``, configured as ``ours`` otherwise."""
+
+    name = PREDICTING
+
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__(replace(config, engine={**config.engine, "predict": True}))
+
+
+def defaults(config: SimConfig, duration_s: int) -> list[str]:
+    """The policies a run of ``duration_s`` seconds compares by default: :func:`available`, with
+    ``ours-predict`` beside ``ours`` when the run is long enough for the forecast to act."""
+    names = list(available(config))
+    if duration_s >= PREDICT_AFTER_S and not config.engine.get("predict"):
+        names.insert(names.index("ours") + 1, PREDICTING)
+    return names
+
+
 def make(name: str, config: SimConfig) -> Policy:
     """The policy called ``name`` (one of :data:`ALL_POLICIES`, except the references)."""
+    if name == PREDICTING:
+        return OursPredicting(config)
     if name not in POLICIES[config.kind]:
         only = "web" if name == "heroku-native" else "worker"
         raise ConfigError([f"--policy: {name} models {only} processes only; this run is {config.kind}"])

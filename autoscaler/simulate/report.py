@@ -79,12 +79,17 @@ def summarise(inputs: Inputs, runs: Sequence[Run]) -> list[Summary]:
     return summaries
 
 
-def verdict(summaries: Sequence[Summary]) -> dict[str, Any] | None:
-    """The goal of ``ours``, checked against the baselines of this run (None without ours)."""
-    ours = next((s for s in summaries if s.policy == "ours"), None)
+OURS = ("ours", "ours-predict")
+"""The daemon's rows (without and with ``PREDICT``); every other row but the reference is a baseline."""
+
+
+def verdict(summaries: Sequence[Summary], policy: str = "ours") -> dict[str, Any] | None:
+    """The goal of ``policy`` (``ours`` or ``ours-predict``), checked against the baselines of this
+    run (None when the run has no such row)."""
+    ours = next((s for s in summaries if s.policy == policy), None)
     if ours is None:
         return None
-    baselines = [s for s in summaries if s.policy not in {"ours", REFERENCE}]
+    baselines = [s for s in summaries if s.policy not in {*OURS, REFERENCE}]
     cents = round(ours.cost_usd, 2)
     dominated_by = [
         s.policy
@@ -188,13 +193,13 @@ def elasticity_table(summaries: Sequence[Summary]) -> list[str]:
     return _align(rows)
 
 
-def verdict_lines(found: dict[str, Any] | None, summaries: Sequence[Summary]) -> list[str]:
+def verdict_lines(found: dict[str, Any] | None, summaries: Sequence[Summary], policy: str = "ours") -> list[str]:
     if found is None:
         return []
-    ours = next(s for s in summaries if s.policy == "ours")
+    ours = next(s for s in summaries if s.policy == policy)
     worse = ", ".join(found["more_slo_minutes_than"])
     lines = [
-        "goal for ours: as few SLO minutes as the best baseline, for less, near the clairvoyant cost:",
+        f"goal for {policy}: as few SLO minutes as the best baseline, for less, near the clairvoyant cost:",
         "  no more SLO minutes than any baseline: " + ("yes" if found["fewest_slo_minutes"] else f"NO ({worse} fewer)"),
         "  cheaper than every baseline with as many SLO minutes: " + ("yes" if found["cheaper_at_equal_slo"] else "NO"),
         f"  within {COST_MARGIN:.0%} of the clairvoyant cost: "

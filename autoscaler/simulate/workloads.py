@@ -119,6 +119,27 @@ def _constant(value: float) -> Callable[[float], float]:
     return lambda t: value
 
 
+def _weekdays(night: float, day: float, weekend: float) -> Callable[[float], float]:
+    """A week from Monday 00:00: on weekdays ``night`` until 09:00, ``day`` within two minutes, back
+    to ``night`` from 17:00 to 19:00; at the weekend a gentle bump to ``weekend`` around 14:00."""
+    rise_s, start, fall, end = 120.0, 9 * HOUR, 17 * HOUR, 19 * HOUR
+
+    def rate(t: float) -> float:
+        days, s = divmod(t, 24 * HOUR)
+        if days % 7 >= 5:
+            bump = max(0.0, math.sin(math.pi * (s - 10 * HOUR) / (8 * HOUR))) if 10 * HOUR <= s < 18 * HOUR else 0.0
+            return night + (weekend - night) * bump
+        if s < start or s >= end:
+            return night
+        if s < start + rise_s:
+            return night + (day - night) * (s - start + BLOCK_S) / rise_s
+        if s < fall:
+            return day
+        return day + (night - day) * (s - fall) / (end - fall)
+
+    return rate
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -163,6 +184,16 @@ SCENARIOS: dict[str, Scenario] = {
             2,
             "20,000 jobs enqueued at once at 0:30 on top of a trickle, ±10 % noise",
             {"worker": Shape(_constant(1.0), 0.10, "1 job/s + 20,000 jobs", dumps=((0.5 * HOUR, 20_000),))},
+        ),
+        Scenario(
+            "weekday-rush",
+            7 * 24,
+            "a week from Monday: quiet nights, ×10 within 2 min at 09:00 on weekdays, back down 17:00-19:00, "
+            "quiet weekend, ±5 % noise",
+            {
+                "web": Shape(_weekdays(15, 150, 30), 0.05, "15 → 150 req/s"),
+                "worker": Shape(_weekdays(1, 12, 2), 0.05, "1 → 12 jobs/s"),
+            },
         ),
         Scenario(
             "trickle",
