@@ -251,6 +251,18 @@ def test_health_says_what_fails() -> None:
     assert "No tick recorded yet" in empty
 
 
+def test_a_predicting_process_shows_its_forecast() -> None:
+    said = "demand expected to rise by 8 within 90s (median of 5 previous days)"
+    predicting = ProcessStatus(10, "Standard-1X", 10, "Standard-1X", "predicted", "0 + 8", forecast=said)
+    html = render_page(
+        settings_with_secrets(), History(status=status(NOW - 5, processes={"worker": predicting})), now=NOW
+    )
+    assert f'<div class="forecast">Forecast (PREDICT): {said}</div>' in html
+    plain = ProcessStatus(2, "Standard-1X", 2, "Standard-1X", "within_target", "fits")
+    html = render_page(settings_with_secrets(), History(status=status(NOW - 5, processes={"worker": plain})), now=NOW)
+    assert "Forecast" not in html
+
+
 # --- the chart --------------------------------------------------------------------------------
 
 

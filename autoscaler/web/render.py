@@ -38,6 +38,7 @@ h2{font-size:1.1rem;margin:0 0 4px}
 h3{font-size:1rem;margin:12px 0 4px}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px;margin:12px 0}
 .muted,small{color:var(--muted)}
+.forecast{color:#1d5fa6}
 .ranges a{margin-left:8px}
 .ranges a.on{font-weight:600;color:var(--fg);text-decoration:none}
 .badges{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0 0;padding:0;list-style:none}
@@ -211,6 +212,8 @@ class _Page:
                 f"<code>{self.t(latest.reason)}</code> · {_usd(latest.monthly_usd)}/month</div>"
                 f'<div class="muted">{self.t(latest.message)}</div>'
             )
+            if latest.forecast is not None:
+                out.append(f'<div class="forecast">Forecast (PREDICT): {self.t(latest.forecast)}</div>')
         last = slots[-1] if slots else None
         value = signal_value(spec, last) if last is not None else None
         out.append(f'<div class="muted">{self.t(self._signal_text(spec, value))}</div>')
