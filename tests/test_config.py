@@ -263,6 +263,17 @@ def test_queues_accept_a_json_list() -> None:
             id="interval below 1",
         ),
         pytest.param(
+            {"AUTOSCALER_INTERVAL": "60", "AUTOSCALER_PROCESSES__WORKER__PREDICT": "true"},
+            "AUTOSCALER_PROCESSES__WORKER__PREDICT: the forecast learns and judges minute by minute and needs a "
+            "tick at least every 30s; AUTOSCALER_INTERVAL is 60",
+            id="predict with a slow tick",
+        ),
+        pytest.param(
+            {"AUTOSCALER_PROCESSES__WORKER__PREDICT": "maybe"},
+            "AUTOSCALER_PROCESSES__WORKER__PREDICT: must be true or false (also 1/0, yes/no, on/off)",
+            id="bad predict",
+        ),
+        pytest.param(
             {"AUTOSCALER_DRY_RUN": "maybe"},
             "AUTOSCALER_DRY_RUN: must be true or false (also 1/0, yes/no, on/off)",
             id="bad boolean",

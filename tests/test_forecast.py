@@ -248,6 +248,12 @@ def test_a_missed_forecast_disables_itself_and_says_so() -> None:
     stepped = predictor.forecast("worker", now)
     assert stepped.status is ForecastStatus.MISSED
     assert "rises predicted did not come" in stepped.message
+    # the rest of that day flat, then the next morning: the pattern (two ramps, one flat day) still
+    # says a rush, and yesterday's misses no longer keep it aside at this time of day
+    rest = feed(predictor, [[2.0] * (DAY - RAMP - 9)], start=now)
+    next_morning = feed(predictor, [[2.0] * (RAMP - 1)], start=rest)
+    again = predictor.forecast("worker", next_morning)
+    assert (again.status, again.add) == (ForecastStatus.RISE, 8), again.message
 
 
 def test_the_predictor_reads_the_recorded_demand_at_start() -> None:

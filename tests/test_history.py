@@ -164,6 +164,13 @@ def test_lines_stored_before_demand_was_recorded_still_read() -> None:
     assert (slot.demand, slot.service_ms) == (None, None)
 
 
+def test_a_stored_value_that_is_not_a_finite_number_reads_as_unknown() -> None:
+    for text in ("nan", "inf", "-inf"):
+        slot = decode("worker", 1, f"3,3,12.5,,3,Standard-1X,3,,hd,38,4.25,2,,,,50,{text},{text}")
+        assert slot is not None
+        assert (slot.demand, slot.service_ms) == (None, None)
+
+
 def test_demand_and_service_time_read_back() -> None:
     slot = decode("worker", 1, encode(sample(demand=4, service_ms=1250.0)))
     assert slot is not None

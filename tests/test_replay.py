@@ -4,6 +4,7 @@ round trip through the simulated daemon's own history, and the command against t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import time
 from typing import Any
 
@@ -232,9 +233,29 @@ def test_simulate_from_history_replays_the_web_history(
     assert "process: web, 4 processes per dyno, app time 60 ms, target p95 queue time 50 ms" in data["settings"]
 
 
-def test_simulate_from_history_of_a_worker(redis_client: redis.Redis, redis_url: str) -> None:
+def test_simulate_from_history_of_a_worker(
+    redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     recorded_until_now(redis_client, redis_url, 70)
     assert 0 == main(["simulate", "--from-history", "--process", "mailer", "--json"], cli_env(redis_url))
+    scenario = json.loads(capsys.readouterr().out)["scenario"]
+    assert ("history:mailer", "worker") == (scenario["name"], scenario["kind"])
+    assert "arrivals estimated from the queue readings with the run's job time" in scenario["description"]
+
+
+def test_simulate_from_history_with_the_env_file_finds_the_store_and_app_in_it(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`heroku config -s > autoscaler.env`, then a replay anywhere: the file names the state store and
+    the app, and its process configuration is the one simulated."""
+    recorded_until_now(redis_client, redis_url, 90)
+    env_file = tmp_path / "autoscaler.env"
+    env_file.write_text("\n".join(f"{name}={value}" for name, value in cli_env(redis_url).items()) + "\n")
+    argv = ["simulate", "--from-history", "--env-file", str(env_file), "--process", "web", "--json"]
+    assert 0 == main(argv, {})
+    data = json.loads(capsys.readouterr().out)
+    assert data["scenario"]["name"] == "history:web"
+    assert any("target p95 queue time 40 ms" in line for line in data["settings"]), data["settings"]
 
 
 OWN_URLS = {f"AUTOSCALER_PROCESSES__{name}__URL": "redis://127.0.0.1:6379/1" for name in ("WEB", "WORKER", "MAILER")}

@@ -18,6 +18,9 @@ from autoscaler.config.settings import Settings, process_var, url_needed
 from autoscaler.policy import size_limit
 from autoscaler.urls import url_problem
 
+PREDICT_MAX_INTERVAL = 30.0
+"""Seconds between ticks at most with ``PREDICT``: every minute must record the demand."""
+
 
 def process_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
@@ -35,6 +38,11 @@ def process_problems(settings: Settings) -> list[str]:
                 problems.append(f"{var}: a router process needs a target: set {var}__RESPONSE_TIME_MS")
         elif process.jobs_per_dyno is None and process.max_latency is None:
             problems.append(f"{var}: needs at least one target: set {var}__JOBS_PER_DYNO or {var}__MAX_LATENCY")
+        if process.predict and settings.interval > PREDICT_MAX_INTERVAL:
+            problems.append(
+                f"{var}__PREDICT: the forecast learns and judges minute by minute and needs a tick at least every "
+                f"{PREDICT_MAX_INTERVAL:g}s; AUTOSCALER_INTERVAL is {settings.interval:g}"
+            )
         problems += _foreign_targets(name, process)
         problems += _limit_problems(name, process)
         problems += _source_problems(name, process, settings)

@@ -152,10 +152,12 @@ def _optional_int(text: str) -> int | None:
 
 
 def _optional_float(text: str) -> float | None:
+    """The number of a stored field; None when empty, or not a finite number."""
     try:
-        return float(text) if text else None
+        value = float(text) if text else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 class Slot:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from autoscaler import sizes
@@ -51,12 +52,19 @@ def decide(obs: Observation, state: ProcessState, config: EngineConfig, now: flo
 
 def _ahead(tick: Tick, reactive: Want) -> Want:
     """``PREDICT``: the reactive recommendation plus the rise the recorded pattern expects within
-    the boot time (:mod:`.forecast`), so that the dynos are up when it comes."""
+    the boot time (:mod:`.forecast`), so that the dynos are up when it comes. When the signals
+    already ask for more than the pattern expects now, the rise is under way: only up to its peak."""
     forecast = tick.obs.forecast
     if not tick.config.predict or forecast is None or forecast.add <= 0:
         return reactive
-    why = f"{reactive.why}; forecast: {forecast.message}: {reactive.dynos} + {forecast.add}"
-    return Want(reactive.dynos + forecast.add, why, reason=Reason.PREDICTED)
+    add = forecast.add
+    if forecast.level is not None and forecast.peak is not None and reactive.dynos > forecast.level:
+        add = min(add, max(0, math.ceil(forecast.peak - reactive.dynos - 1e-9)))
+    if add <= 0:
+        return reactive
+    why = f"{reactive.why}; forecast: {forecast.message}: {reactive.dynos} + {add}"
+    reason = Reason.PREDICTED if reactive.reason is Reason.SCALE_UP else reactive.reason
+    return Want(reactive.dynos + add, why, reason=reason)
 
 
 def _begin(obs: Observation, state: ProcessState, config: EngineConfig, now: float) -> tuple[Tick, ProcessState]:

@@ -13,8 +13,9 @@ on each of the previous days recorded (at most six), so one odd day does not mak
 **The rise** (:func:`rise`): the largest demand expected from now to the end of the horizon (the
 boot time plus :data:`MARGIN_S`) less the demand expected now. Only a *material* rise counts: at
 least :data:`MIN_RISE` dynos and :data:`MIN_RISE_SHARE` of the demand expected now. The engine adds
-it to what the signals ask for now; the pattern's level is never used as a floor, only its change,
-so a quieter day than the last costs nothing.
+it to what the signals ask for now, less what of it is already under way (when the signals already
+ask for more than the pattern expects now, only up to the peak); the pattern's level is never used
+as a floor, only its change, so a quieter day than the last costs nothing.
 
 **Stepping aside** (:func:`forecast`): with less than :data:`MIN_HISTORY` minutes recorded there
 is no pattern yet; and each material rise predicted is judged once its horizon and
@@ -50,8 +51,9 @@ asked for, which follows the load a reading window behind it, and dynos started 
 soften the first minute of it."""
 JUDGED = 5
 """The latest judgements that decide whether the forecast is used."""
-JUDGE_WITHIN = DAY
-"""Minutes back a judgement still counts."""
+JUDGE_WITHIN = 20 * 60
+"""Minutes back a judgement still counts: less than a day, so that a miss at one time of day does
+not keep the next day's forecast of that same time aside."""
 
 
 class Status(StrEnum):
@@ -115,6 +117,8 @@ class Forecast:
     message: str
     peak: float | None = None
     """The demand expected at the peak of the horizon (dynos), when there is a pattern."""
+    level: float | None = None
+    """The demand the pattern expects now (dynos), when there is a pattern."""
     at: float | None = None
     """When that peak is expected (epoch seconds)."""
 
@@ -190,11 +194,12 @@ def forecast(demand: Demand, now: float, lead_s: float, judgements: Sequence[boo
             Status.MISSED,
             0,
             f"stepping aside: {misses} of the last {len(latest)} rises predicted did not come",
-            found.peak,
-            at,
+            peak=found.peak,
+            at=at,
+            level=found.now,
         )
     if not found.material:
-        return Forecast(Status.STEADY, 0, f"no rise expected ({found.basis})", found.peak, at)
+        return Forecast(Status.STEADY, 0, f"no rise expected ({found.basis})", peak=found.peak, at=at, level=found.now)
     in_s = max(0.0, at - now)
     message = f"demand expected to rise by {found.dynos} within {in_s:.0f}s ({found.basis})"
-    return Forecast(Status.RISE, found.dynos, message, found.peak, at)
+    return Forecast(Status.RISE, found.dynos, message, peak=found.peak, at=at, level=found.now)

@@ -166,4 +166,6 @@ def _history(args: argparse.Namespace, env: Mapping[str, str], env_process: EnvP
         return None
     now = time.time()
     process = args.process if args.process is not None or env_process is None else env_process.name
+    if env_process is not None:  # the autoscaler app's config vars name its state store and app
+        env = {**env, **env_process.variables}
     return recorded.read(env, process, recorded.since_seconds(args.since, now), now)

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,8 @@ class EnvProcess:
     settings: Settings
     name: str
     process: ProcessConfig
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Every variable of the file (``--from-history`` finds the state store and the app with them)."""
 
     @property
     def kind(self) -> Kind | None:
@@ -184,4 +187,4 @@ def load(path: str, text: str, process: str | None) -> EnvProcess:
         chosen = process.strip().lower()
         if chosen not in settings.processes:
             raise ConfigError([f"--process: {path} configures no process type {process!r}; it has: {', '.join(names)}"])
-    return EnvProcess(path, settings, chosen, settings.processes[chosen])
+    return EnvProcess(path, settings, chosen, settings.processes[chosen], assigned)
