@@ -64,6 +64,15 @@ def test_once_scales_and_exits_0(fake: StandIn, redis_url: str) -> None:
     assert "event=decision" in proc.stdout
 
 
+def test_once_with_predict_warns_that_it_records_too_seldom_and_still_scales(fake: StandIn, redis_url: str) -> None:
+    enqueue(redis_url, 45)
+    env = environment(fake, redis_url, AUTOSCALER_PROCESSES__WORKER__PREDICT="true")
+    proc = run_command("once", env=env)
+    assert (0, {"worker": 5}) == (proc.returncode, fake.quantities()), proc.stdout + proc.stderr
+    assert "event=predict_needs_run" in proc.stdout
+    assert "processes=worker" in proc.stdout
+
+
 def test_once_exits_1_when_the_tick_fails(fake: StandIn, redis_url: str) -> None:
     """A token the API refuses makes the tick fail: exit 1, nothing scaled, token not printed."""
     env = environment(fake, redis_url, HEROKU_API_KEY="HRKU-wrong-token-55555")
