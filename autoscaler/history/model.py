@@ -5,7 +5,8 @@ per process type: a later tick of the same minute replaces the last values (quan
 desired, reason, signals, cost) and raises the extremes (the largest quantity, desired
 quantity and main signal of the minute), so a spike shorter than a minute still shows. A
 slot is stored as one short comma-separated line (:func:`encode`, :func:`merge`,
-:func:`decode`), about 60 bytes, so 8 days of 3 process types take a few MB.
+:func:`decode`), about 60 bytes (reason codes are written short), so 8 days of 3 process types take
+about 2 MB.
 
 Beside the slots: the latest :class:`Event` s (a decision whose quantity, size or reason
 differs from the one before, with its message: the table of the status page) and one
