@@ -34,6 +34,9 @@ MAX_SERVERS_SEARCHED = 100_000
 
 
 def _check_number(name: str, value: float, *, positive: bool) -> None:
+    kind = type(value)
+    if (kind is float or kind is int) and (value > 0 if positive else value >= 0) and value != math.inf:
+        return  # the common case, checked cheaply (NaN fails both comparisons); the rest names the problem
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):
@@ -45,6 +48,8 @@ def _check_number(name: str, value: float, *, positive: bool) -> None:
 
 
 def _check_count(name: str, value: int, *, minimum: int) -> None:
+    if type(value) is int and value >= minimum:
+        return  # the common case (a bool is not an int here: its type is bool)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -79,6 +84,10 @@ def erlang_b(servers: int, load: float) -> float:
     """Blocking probability of an M/M/c/c loss system with ``load`` Erlangs offered."""
     _check_count("servers", servers, minimum=0)
     _check_number("load", load, positive=False)
+    return _erlang_b(servers, load)
+
+
+def _erlang_b(servers: int, load: float) -> float:
     blocking = 1.0
     for n in range(1, servers + 1):
         blocking = load * blocking / (n + load * blocking)
@@ -89,24 +98,46 @@ def erlang_c(servers: int, load: float) -> float:
     """Probability that a request waits in M/M/c; 1.0 when the queue is unstable (A ≥ c)."""
     _check_count("servers", servers, minimum=1)
     _check_number("load", load, positive=False)
+    return _erlang_c(servers, load)
+
+
+def _erlang_c(servers: int, load: float) -> float:
+    """:func:`erlang_c` of values already checked (the functions below check theirs first)."""
     if load >= servers:
         return 1.0
     if load == 0:
         return 0.0
-    blocking = erlang_b(servers, load)
+    blocking = _erlang_b(servers, load)
     return servers * blocking / (servers - load * (1.0 - blocking))
 
 
 # --- M/M/c waiting and response times -----------------------------------------------
 
 
+def _plain(servers: int, rate: float, service_s: float) -> bool:
+    """The common case of a queue's values, checked at once: a whole count of servers, a finite rate
+    >= 0 and a finite service time > 0 (any other value goes through the checks that name it)."""
+    return (
+        type(servers) is int
+        and servers >= 1
+        and type(rate) is float
+        and 0.0 <= rate < math.inf
+        and type(service_s) is float
+        and 0.0 < service_s < math.inf
+    )
+
+
 def wait_tail(servers: int, rate: float, service_s: float, wait_s: float) -> float:
     """P(queue wait > ``wait_s``) in M/M/c; 1.0 when the queue is unstable."""
-    load = _tail_load(servers, rate, service_s, "wait_s", wait_s)
+    if _plain(servers, rate, service_s) and type(wait_s) is float and 0.0 <= wait_s < math.inf:
+        offered = rate * service_s
+        load = offered if offered < servers else None
+    else:
+        load = _tail_load(servers, rate, service_s, "wait_s", wait_s)
     if load is None:
         return 1.0
     drain = servers / service_s - rate
-    return erlang_c(servers, load) * math.exp(-drain * wait_s)
+    return _erlang_c(servers, load) * math.exp(-drain * wait_s)
 
 
 def mean_wait(servers: int, rate: float, service_s: float) -> float:
@@ -115,17 +146,18 @@ def mean_wait(servers: int, rate: float, service_s: float) -> float:
     load = rate * service_s
     if load >= servers:
         return math.inf
-    return erlang_c(servers, load) / (servers / service_s - rate)
+    return _erlang_c(servers, load) / (servers / service_s - rate)
 
 
 def wait_quantile(servers: int, rate: float, service_s: float, quantile: float = DEFAULT_QUANTILE) -> float:
     """The ``quantile`` of the queue wait in seconds: 0 when C ≤ 1 − q, infinite when unstable."""
-    _check_queue(servers, rate, service_s)
-    _check_quantile(quantile)
+    if not (_plain(servers, rate, service_s) and type(quantile) is float and 0.0 < quantile < 1.0):
+        _check_queue(servers, rate, service_s)
+        _check_quantile(quantile)
     load = rate * service_s
     if load >= servers:
         return math.inf
-    waiting = erlang_c(servers, load)
+    waiting = _erlang_c(servers, load)
     if waiting <= 1.0 - quantile:
         return 0.0
     return math.log(waiting / (1.0 - quantile)) / (servers / service_s - rate)
@@ -138,7 +170,7 @@ def response_tail(servers: int, rate: float, service_s: float, time_s: float) ->
         return 1.0
     mu = 1.0 / service_s
     drain = servers * mu - rate
-    waiting = erlang_c(servers, load)
+    waiting = _erlang_c(servers, load)
     served = math.exp(-mu * time_s)
     if math.isclose(drain, mu, rel_tol=1e-9):
         return (1.0 - waiting) * served + waiting * served * (1.0 + mu * time_s)
