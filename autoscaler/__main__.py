@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from autoscaler import __version__, logs, plan, simulate
+from autoscaler import __version__, logs, plan, simulate, tune
 from autoscaler.clock import SystemClock
 from autoscaler.config import DEFAULT_API_URL, Settings, load_settings, require_runtime, resolve_token, token_problem
 from autoscaler.daemon import Daemon, TickResult
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.configure_parser(
         commands.add_parser("simulate", help="what each scaling policy would have done to a workload (offline)")
+    )
+    tune.configure_parser(
+        commands.add_parser("tune", help="better settings for a process type, found by simulating the daemon (offline)")
     )
     return parser
 
@@ -133,6 +136,13 @@ def cmd_run(env: Mapping[str, str], out: TextIO) -> int:
 
 def cmd_once(env: Mapping[str, str], out: TextIO) -> int:
     runtime = _prepare(env, out)
+    predicting = [name for name, process in runtime.settings.processes.items() if process.predict]
+    if predicting:
+        logs.get_logger().warning(
+            "predict_needs_run",
+            processes=",".join(predicting),
+            message="PREDICT learns from a tick every few seconds: `once` records too seldom to forecast",
+        )
     daemon = runtime.daemon()
     try:
         result: TickResult = daemon.tick()
@@ -284,6 +294,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_web(environ, args.host)
         if args.command == "simulate":
             return simulate.run(args, out, environ)
+        if args.command == "tune":
+            return tune.run(args, out, environ)
         if args.command == "history":
             return history_cli.run(args, out, environ, err=sys.stderr, clock=SystemClock().time)
         if args.command == "plan":

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
+from autoscaler import sizes
 from autoscaler.config import Settings, load_settings
 from autoscaler.errors import ConfigError
 from autoscaler.fake_heroku import FakeHeroku
 from autoscaler.simulate import configure_parser, run
+from autoscaler.simulate.settings import DEFAULTS, SimConfig
+from autoscaler.simulate.workloads import Kind
 
 from .conftest import ROOT
 
@@ -110,3 +113,21 @@ def worker_settings(token: str, app: str, redis_url: str, **extra: str) -> Setti
             **extra,
         }
     )
+
+
+def sim_config(kind: Kind = "web", **overrides: Any) -> SimConfig:
+    """A simulation's configuration with ``simulate``'s defaults for ``kind``, fields overridden."""
+    defaults = DEFAULTS[kind]
+    size = sizes.lookup(defaults.size)
+    assert size is not None
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "per_dyno": defaults.per_dyno,
+        "service_s": defaults.service_ms / 1000,
+        "size": size,
+        "monthly_usd": size.monthly_usd,
+        "min_dynos": defaults.min_dynos,
+        "max_dynos": defaults.max_dynos,
+        "target_s": defaults.target / 1000 if kind == "web" else defaults.target,
+    }
+    return SimConfig(**(fields | overrides))

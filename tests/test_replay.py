@@ -4,8 +4,8 @@ round trip through the simulated daemon's own history, and the command against t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest

@@ -24,33 +24,17 @@ from autoscaler.simulate import demand, metrics, policies, workloads
 from autoscaler.simulate.model import Formation, Platform
 from autoscaler.simulate.ours import Ours, SimClock, SimulatedHeroku
 from autoscaler.simulate.runner import Inputs, Run, simulate
-from autoscaler.simulate.settings import DEFAULT_INTERVAL, DEFAULTS, START_EPOCH, SimConfig
+from autoscaler.simulate.settings import DEFAULT_INTERVAL, START_EPOCH, SimConfig
 from autoscaler.simulate.streams import ApiFaults, BootDelays
 from autoscaler.simulate.webqueues import WebQueues, quantile, survival
 from autoscaler.simulate.workerqueue import WorkerQueue
 from autoscaler.simulate.workloads import Kind, Workload
 
+from .helpers import sim_config
+
 RATE = 150.0
 SERVICE_S = 0.120
 TARGET_S = 0.050
-
-
-def _config(kind: Kind = "web", **overrides: Any) -> SimConfig:
-    defaults = DEFAULTS[kind]
-    size = sizes.lookup(defaults.size)
-    assert size is not None
-    fields: dict[str, Any] = {
-        "kind": kind,
-        "per_dyno": defaults.per_dyno,
-        "service_s": defaults.service_ms / 1000,
-        "size": size,
-        "monthly_usd": size.monthly_usd,
-        "min_dynos": defaults.min_dynos,
-        "max_dynos": defaults.max_dynos,
-        "target_s": defaults.target / 1000 if kind == "web" else defaults.target,
-    }
-    fields.update(overrides)
-    return SimConfig(**fields)
 
 
 def _constant(kind: Kind, rate: float, seconds: int, service_s: float, dumps: dict[int, int] | None = None) -> Workload:
@@ -265,7 +249,7 @@ def test_scale_down_stops_booting_dynos_first() -> None:
 
 def test_booting_dynos_are_billed() -> None:
     """Billing counts every dyno of the formation each second, booting ones included."""
-    config = _config("worker")
+    config = sim_config("worker")
     inputs = Inputs.prepare(_constant("worker", 0.0, 60, 2.0), config)
     policy = policies.Clairvoyant(config, [3])
     policy.boots = True  # the reference with real boot delays: 3 dynos billed from the first second
@@ -385,26 +369,26 @@ def test_trace_needs_its_header() -> None:
 
 def test_web_demand_is_the_random_routing_count() -> None:
     """At a constant 150 req/s the clairvoyant needs the 11 dynos of the random-routing example every minute."""
-    needs = demand.per_minute(_constant("web", RATE, 180, SERVICE_S), _config())
+    needs = demand.per_minute(_constant("web", RATE, 180, SERVICE_S), sim_config())
     assert [11, 11, 11] == needs
 
 
 def test_worker_demand_spreads_a_dump_over_max_latency() -> None:
     """3,000 jobs of 2 s with MAX_LATENCY 60 s need 6,000 worker-seconds within a minute: 20 dynos of 5."""
-    needs = demand.worker_per_second(_constant("worker", 0.0, 120, 2.0, {0: 3000}), _config("worker"))
+    needs = demand.worker_per_second(_constant("worker", 0.0, 120, 2.0, {0: 3000}), sim_config("worker"))
     assert (20, 20, 1) == (needs[0], needs[59], needs[60])
 
 
 def test_worker_demand_carries_work_beyond_max_dynos() -> None:
     """Work the MAX_DYNOS cannot take within MAX_LATENCY keeps the demand at the maximum longer."""
-    needs = demand.worker_per_second(_constant("worker", 0.0, 300, 2.0, {0: 12_000}), _config("worker"))
+    needs = demand.worker_per_second(_constant("worker", 0.0, 300, 2.0, {0: 12_000}), sim_config("worker"))
     assert (20, 20, 1) == (needs[0], needs[200], needs[260])
 
 
 @pytest.mark.parametrize("name", [n for n, s in workloads.SCENARIOS.items() if "web" in s.shapes])
 def test_clairvoyant_meets_the_slo_on_every_web_scenario(name: str) -> None:
     """Dynos set to d_t at each minute keep every 1-minute p95 within the target (the demand is exact)."""
-    config = _config()
+    config = sim_config()
     inputs = Inputs.prepare(workloads.build(name, "web", 1, None, SERVICE_S), config)
     run = simulate(inputs, policies.Clairvoyant(config, inputs.demand), inputs.demand[0])
     assert 0 == run.slo_minutes
@@ -423,13 +407,13 @@ def test_clairvoyant_meets_the_slo_on_every_web_scenario(name: str) -> None:
 )
 def test_hpa_scales_up_by_max_four_or_double(current: int, raw: int, expected: int) -> None:
     """HPA's default scale-up policies: at most max(+4, +100 %) per 15 s tick."""
-    hpa = policies.Hpa(_config(max_dynos=100))
+    hpa = policies.Hpa(sim_config(max_dynos=100))
     assert expected == hpa.stabilise(0, current, raw)
 
 
 def test_hpa_scales_down_to_the_rolling_maximum_of_five_minutes() -> None:
     """A lower recommendation waits until the higher one is 300 s old, then applies at once."""
-    hpa = policies.Hpa(_config())
+    hpa = policies.Hpa(sim_config())
     hpa.stabilise(0, 8, 8)
     held = hpa.stabilise(290, 8, 2)
     released = hpa.stabilise(300, 8, 2)
@@ -443,17 +427,17 @@ def test_hpa_counts_booting_dynos_at_zero_on_a_scale_up() -> None:
     queues = WebQueues(4, TARGET_S, 100, 2, [1.0] * 21)
     for second in range(80):
         queues.step(second, 100.0, SERVICE_S)  # overloaded: busy 100 %
-    hpa = policies.Hpa(_config())
+    hpa = policies.Hpa(sim_config())
     assert 4 == hpa.decide(80, formation, queues)
 
 
 def test_hpa_workers_target_the_backlog_one_dyno_clears_in_max_latency() -> None:
     """Without JOBS_PER_DYNO, HPA's backlog target is MAX_LATENCY × k / S = 60 × 5 / 2 = 150 jobs."""
-    assert 150.0 == policies.Hpa(_config("worker")).backlog_target
+    assert 150.0 == policies.Hpa(sim_config("worker")).backlog_target
 
 
 def _run_recorded(name: str, kind: Kind, scenario: str) -> tuple[Run, list[tuple[int, int, int]]]:
-    config = _config(kind)
+    config = sim_config(kind)
     service_s = config.service_s
     inputs = Inputs.prepare(workloads.build(scenario, kind, 1, None, service_s), config)
     policy = policies.make(name, config)
@@ -491,7 +475,7 @@ def test_judoscale_downscales_one_dyno_per_ten_minutes() -> None:
 
 def test_keda_scales_to_zero_after_the_cooldown_and_back_when_jobs_wait() -> None:
     """KEDA drops to 0 after 300 s without waiting jobs, and activates 0 → 1 when one waits."""
-    keda = policies.Keda(_config("worker"))
+    keda = policies.Keda(sim_config("worker"))
     queue = WorkerQueue(5, 60.0, 1000, 2, requeue=True)
     formation = Formation(2, BootDelays(1, 20, 60))
     early = keda.decide(270, formation, queue)
@@ -511,7 +495,7 @@ def test_static_peak_never_scales_nor_calls_the_api() -> None:
 def test_policies_of_the_wrong_kind_are_refused() -> None:
     """KEDA models workers only, Heroku's autoscaling web only."""
     with pytest.raises(ConfigError) as caught:
-        policies.make("keda", _config("web"))
+        policies.make("keda", sim_config("web"))
     assert ["--policy: keda models worker processes only; this run is web"] == caught.value.problems
 
 
@@ -538,7 +522,7 @@ def _calls(policy: Ours, name: str) -> list[int]:
 def test_ours_is_the_daemon_ticking_every_interval() -> None:
     """ours is a real Daemon: one tick per AUTOSCALER_INTERVAL, and its PATCHes are the scale actions; the
     engine's reason codes come out of its decisions."""
-    config = _config("worker")
+    config = sim_config("worker")
     policy, inputs, run = _ours(config)
     ticks = len(range(config.interval, inputs.workload.duration, config.interval))
     assert policy.daemon is not None
@@ -554,7 +538,7 @@ def test_ours_calls_the_platform_api_as_deployed() -> None:
     """The daemon keeps the formation as deployed: read at the first tick, again at least every minute and in
     the tick of each PATCH (before it); the app and its sizes read once, the rate limit every 5 minutes; every
     call is one API call, the free rate-limit check too."""
-    config = _config("web")
+    config = sim_config("web")
     policy, inputs, run = _ours(config)
     assert policy.daemon is not None
     reads, patches = _calls(policy, "GET formation"), _calls(policy, "PATCH formation")
@@ -575,8 +559,8 @@ def test_ours_calls_the_platform_api_as_deployed() -> None:
 
 def test_ours_reads_the_running_dynos_once_a_minute_with_a_budget() -> None:
     """With AUTOSCALER_MAX_MONTHLY_COST the daemon reads the running dynos once a minute (none without)."""
-    budget, _, _ = _ours(_config("worker", max_monthly_cost=500.0))
-    free, _, _ = _ours(_config("worker"))
+    budget, _, _ = _ours(sim_config("worker", max_monthly_cost=500.0))
+    free, _, _ = _ours(sim_config("worker"))
     seconds = _calls(budget, "GET dynos")
     assert ({60}, []) == (
         {later - earlier for earlier, later in itertools.pairwise(seconds)},
@@ -587,7 +571,7 @@ def test_ours_reads_the_running_dynos_once_a_minute_with_a_budget() -> None:
 def test_simulated_heroku_speaks_the_platform_calls_of_the_daemon() -> None:
     """The app is on its size's generation (Cedar), its sizes priced by the run (the run's size at the run's
     price), no one-off dyno runs, the rate limit is full; each call is one API call."""
-    config = _config("worker")
+    config = sim_config("worker")
     platform = _platform(config, ApiFaults(1, 0.0, 600), quantity=3)
     api = SimulatedHeroku(platform, SimClock(), "worker", "Standard-2X", 33.0)
     available = {size.name: size.monthly_usd for size in api.available_dyno_sizes("app")}
@@ -606,8 +590,8 @@ def test_simulated_heroku_speaks_the_platform_calls_of_the_daemon() -> None:
 
 def test_ours_learns_the_price_from_the_platform() -> None:
     """The daemon's prices are the API's: the run's price of its size (AUTOSCALER_PRICES wins when set)."""
-    policy = Ours(_config("worker", monthly_usd=40.0))
-    policy.start(_platform(_config("worker"), ApiFaults(1, 0.0, 600)))(2)
+    policy = Ours(sim_config("worker", monthly_usd=40.0))
+    policy.start(_platform(sim_config("worker"), ApiFaults(1, 0.0, 600)))(2)
     assert policy.daemon is not None
     assert (40.0, sizes.Generation.CEDAR) == (policy.daemon.view.price("standard-2x"), policy.daemon.view.generation)
 
@@ -615,7 +599,7 @@ def test_ours_learns_the_price_from_the_platform() -> None:
 def test_ours_decides_what_the_engine_decides() -> None:
     """The simulated edges add nothing: the daemon's decision on the simulated formation and reading is
     decide_formation's for the same observation."""
-    config = _config("worker")
+    config = sim_config("worker")
     policy = Ours(config)
     platform = _platform(config, ApiFaults(1, 0.0, 600))
     platform.system.queued = 500  # type: ignore[union-attr]
@@ -639,7 +623,7 @@ def test_platform_faults_are_the_clients_errors_and_the_daemon_holds() -> None:
     """A failing call raises the client's ServerError (503), so the daemon's own handling runs: the first
     tick's rate-limit check and formation GET fail (the GETs of one second share its draw), the tick ends
     with the formation held, and each failure is counted once."""
-    config = _config("worker")
+    config = sim_config("worker")
     policy = Ours(config)
     platform = _platform(config, ApiFaults(1, 0.99, 600))
     policy.start(platform)(15)
@@ -655,7 +639,7 @@ def test_platform_faults_are_the_clients_errors_and_the_daemon_holds() -> None:
 
 def test_platform_faults_fail_the_platform_reads_too() -> None:
     """--api-failures applies to the app, sizes, dynos and rate-limit reads as to the formation GET."""
-    config = _config("worker")
+    config = sim_config("worker")
     api = SimulatedHeroku(_platform(config, ApiFaults(1, 0.99, 600)), SimClock(), "worker", "Standard-2X")
     calls = [
         lambda: api.app("app"),
@@ -673,7 +657,7 @@ def test_platform_faults_fail_the_platform_reads_too() -> None:
 
 def test_simulated_heroku_reports_booting_dynos_and_applies_the_patch() -> None:
     """The formation GET counts booting dynos as Heroku does; the PATCH sets the quantity."""
-    config = _config("worker")
+    config = sim_config("worker")
     platform = _platform(config, ApiFaults(1, 0.0, 600))
     api = SimulatedHeroku(platform, SimClock(), "worker", "Standard-2X")
     api.update_formation("app", [FormationUpdate(type="worker", quantity=5)])
@@ -688,7 +672,7 @@ def test_simulated_heroku_reports_booting_dynos_and_applies_the_patch() -> None:
 def test_api_failures_skip_ticks_and_leave_the_formation() -> None:
     """With half the API calls failing, ours loses reads and PATCHes; failed PATCHes change nothing, and
     the formation never goes above MAX_DYNOS."""
-    config = _config("worker", api_failure_rate=0.5, max_dynos=6)
+    config = sim_config("worker", api_failure_rate=0.5, max_dynos=6)
     policy, _, run = _ours(config)
     reads = _calls(policy, "GET formation")
     patches = _calls(policy, "PATCH formation")
@@ -701,26 +685,26 @@ def test_api_failures_skip_ticks_and_leave_the_formation() -> None:
 
 def test_peak_dynos_is_the_largest_formation() -> None:
     """peak_dynos is the largest quantity of the run, booting dynos included."""
-    _, _, run = _ours(_config("web"), "flash-crowd")
+    _, _, run = _ours(sim_config("web"), "flash-crowd")
     assert (run.peak_dynos, run.peak_dynos >= 2) == (max(run.quantity), True)
 
 
 def test_budget_caps_ours_through_the_daemons_limits() -> None:
     """AUTOSCALER_MAX_MONTHLY_COST goes to the daemon, whose app limits trim ours to what it pays for."""
-    config = _config("web", max_monthly_cost=150.0)
+    config = sim_config("web", max_monthly_cost=150.0)
     _, _, capped = _ours(config, "flash-crowd")
-    _, _, free = _ours(_config("web"), "flash-crowd")
+    _, _, free = _ours(sim_config("web"), "flash-crowd")
     assert (3, True) == (capped.peak_dynos, free.peak_dynos > 3)
 
 
 def test_ours_ticks_at_the_daemons_default_interval() -> None:
     """Unless told otherwise, ours ticks at the daemon's own AUTOSCALER_INTERVAL default."""
-    assert (Settings.model_fields["interval"].default,) * 2 == (DEFAULT_INTERVAL, _config("web").interval)
+    assert (Settings.model_fields["interval"].default,) * 2 == (DEFAULT_INTERVAL, sim_config("web").interval)
 
 
 def test_daemon_settings_carry_the_process_the_tick_and_the_budget() -> None:
     """The daemon is configured from the run's values alone, never from the environment."""
-    config = _config("worker", interval=30, max_monthly_cost=99.0, prices={"standard-2x": 33.0}, process="urgent")
+    config = sim_config("worker", interval=30, max_monthly_cost=99.0, prices={"standard-2x": 33.0}, process="urgent")
     settings = config.daemon_settings()
     assert (30.0, 99.0, {"standard-2x": 33.0}, ["urgent"], False) == (
         settings.interval,

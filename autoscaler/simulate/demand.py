@@ -40,9 +40,9 @@ def web_per_second(workload: Workload, config: SimConfig) -> list[int]:
         if key not in cache:
             if config.router:
                 model = ResponseModel(config.per_dyno, service_s)
-                found = model.dynos(rate, config.target_s, queueing.MAX_DYNOS_SEARCHED) if rate > 0 else 1
+                found = model.dynos(rate, config.slo_target_s, queueing.MAX_DYNOS_SEARCHED) if rate > 0 else 1
             else:
-                found = queueing.dynos_for_random_routing(rate, service_s, config.per_dyno, config.target_s)
+                found = queueing.dynos_for_random_routing(rate, service_s, config.per_dyno, config.slo_target_s)
             cache[key] = _clamp(config.max_dynos if found is None else found, config)
         needs.append(cache[key])
     return needs
@@ -55,9 +55,9 @@ def _minute_share(dynos: int, seconds: Sequence[tuple[float, float]], config: Si
     over = 0.0
     for rate, service_s in seconds:
         if config.router:
-            over += rate * queueing.response_tail(config.per_dyno, rate / dynos, service_s, config.target_s)
+            over += rate * queueing.response_tail(config.per_dyno, rate / dynos, service_s, config.slo_target_s)
         else:
-            over += rate * queueing.wait_tail(config.per_dyno, rate / dynos, service_s, config.target_s)
+            over += rate * queueing.wait_tail(config.per_dyno, rate / dynos, service_s, config.slo_target_s)
     return over / total
 
 
@@ -81,7 +81,7 @@ def web_per_minute(workload: Workload, config: SimConfig) -> list[int]:
 
 
 def worker_per_second(workload: Workload, config: SimConfig) -> list[int]:
-    horizon = max(1.0, config.target_s)
+    horizon = max(1.0, config.slo_target_s)
     capacity = config.max_dynos * config.per_dyno  # workers
     window: deque[tuple[int, float]] = deque()
     spread = 0.0

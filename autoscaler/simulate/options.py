@@ -81,7 +81,8 @@ def _whole(problems: list[str], flag: str, raw: object, *, low: int) -> int | No
     return value
 
 
-def _read(flag: str, path: str) -> str:
+def read_file(flag: str, path: str) -> str:
+    """The text of the file ``path`` names; ConfigError naming ``flag`` when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
@@ -93,7 +94,7 @@ def _config_file(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = json.loads(_read("--config", path))
+        data = json.loads(read_file("--config", path))
     except json.JSONDecodeError as exc:
         raise ConfigError([f"--config: {path} is not valid JSON: {exc}"]) from exc
     if not isinstance(data, dict):
@@ -116,7 +117,7 @@ def env_process(args: argparse.Namespace) -> envfile.EnvProcess | None:
         raise ConfigError(problems)
     if args.env_file is None:
         return None
-    return envfile.load(args.env_file, _read(envfile.FLAG, args.env_file), args.process)
+    return envfile.load(args.env_file, read_file(envfile.FLAG, args.env_file), args.process)
 
 
 def kind_and_scenario(
@@ -348,7 +349,7 @@ def workload(
         return workloads.build(name, kind, config.seed, hours, config.service_s)
     if history is not None:
         return replay.rebuild(history, kind, config.service_s, hours)
-    return workloads.parse_trace(_read("--trace", args.trace), args.trace, kind, config.service_s, hours)
+    return workloads.parse_trace(read_file("--trace", args.trace), args.trace, kind, config.service_s, hours)
 
 
 def policy_names(raw: str | None, kind: Kind, signal: Signal = "web") -> list[str]:

@@ -77,8 +77,8 @@ class Inputs:
 def _system(inputs: Inputs, serving: int) -> System:
     config, duration = inputs.config, inputs.workload.duration
     if inputs.workload.kind == "web":
-        return WebQueues(config.per_dyno, config.target_s, duration, serving, inputs.noise, response=config.router)
-    return WorkerQueue(config.per_dyno, config.target_s, duration, serving, config.killed_jobs == "requeue")
+        return WebQueues(config.per_dyno, config.slo_target_s, duration, serving, inputs.noise, response=config.router)
+    return WorkerQueue(config.per_dyno, config.slo_target_s, duration, serving, config.killed_jobs == "requeue")
 
 
 def simulate(inputs: Inputs, policy: Policy, initial: int) -> Run:

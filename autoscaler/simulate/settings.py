@@ -100,11 +100,20 @@ class SimConfig:
     """AUTOSCALER_PRICES: USD per month by size, for the daemon's budget."""
     signal: Signal = "web"
     """web: what ours reads, and what the SLO is of: queue time (``web``) or response time (``router``)."""
+    slo_s: float | None = None
+    """The SLO threshold SLO minutes and the clairvoyant demand are measured against, in the unit of
+    ``target_s``; None: ``target_s`` itself. ``tune`` keeps the user's target here while it tries
+    other targets as the daemon's setpoint."""
 
     @property
     def router(self) -> bool:
         """A web process scaled on the router's response time."""
         return self.kind == "web" and self.signal == "router"
+
+    @property
+    def slo_target_s(self) -> float:
+        """The threshold of the SLO: :attr:`slo_s` when set, else the target."""
+        return self.target_s if self.slo_s is None else self.slo_s
 
     @property
     def per_second_usd(self) -> float:
