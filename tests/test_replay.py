@@ -14,7 +14,7 @@ import redis
 from autoscaler.__main__ import main
 from autoscaler.errors import ConfigError
 from autoscaler.history import SLOT, RedisHistory, Sample, Slot
-from autoscaler.history.model import decode, encode
+from autoscaler.history.model import REQUIRED, decode, encode
 from autoscaler.simulate import replay
 from autoscaler.simulate.recorded import Recorded
 from autoscaler.simulate.replay import detect_kind, rebuild, series, worker_rate
@@ -29,7 +29,7 @@ APP = "replay-app"
 
 def slot(minute: int, process: str = "web", *, old: bool = False, **values: Any) -> Slot:
     """The slot of ``minute`` (after START) as the store reads it back; ``old``: a line written before
-    the demand, forecast and service time were recorded."""
+    the demand and the service time were recorded."""
     fields: dict[str, Any] = {
         "process": process,
         "current": 2,
@@ -40,7 +40,7 @@ def slot(minute: int, process: str = "web", *, old: bool = False, **values: Any)
     }
     line = encode(Sample(**(fields | values)))
     if old:
-        line = ",".join((line.split(",") + [""] * 16)[:16])
+        line = ",".join((line.split(",") + [""] * REQUIRED)[:REQUIRED])
     found = decode(process, int(START // SLOT) + minute, line)
     assert found is not None
     return found

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
     if args.plot is not None:
         plot.check(args.plot)
     workload = options.workload(args, kind, name, config, history)
-    if args.policy is None or args.policy.strip() == "all":  # ours-predict too when the run is long enough
+    if options.wants_default(args.policy):  # ours-predict too when the run is long enough
         names = policies.defaults(config, workload.duration)
     started = time.perf_counter()
     inputs = Inputs.prepare(workload, config)

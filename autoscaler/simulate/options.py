@@ -352,11 +352,16 @@ def workload(
     return workloads.parse_trace(read_file("--trace", args.trace), args.trace, kind, config.service_s, hours)
 
 
+def wants_default(raw: str | None) -> bool:
+    """--policy leaves the choice to the run (not given, or ``all``)."""
+    return raw is None or raw.strip() == "all"
+
+
 def policy_names(raw: str | None, kind: Kind, signal: Signal = "web") -> list[str]:
     """The policies --policy names, in its order (default all of the kind and signal); the reference
     always runs."""
-    if raw is None or raw.strip() == "all":
-        return list(policies.ROUTER_POLICIES if kind == "web" and signal == "router" else policies.POLICIES[kind])
+    if raw is None or wants_default(raw):
+        return list(policies.for_kind(kind, signal))
     names = [name.strip().lower() for name in raw.split(",") if name.strip()]
     known = (*policies.ALL_POLICIES, report.REFERENCE)
     problems = [f"--policy: unknown policy {name!r}; known: {', '.join(known)}" for name in names if name not in known]

@@ -93,9 +93,15 @@ PREDICTING = "ours-predict"
 PREDICT_AFTER_S = 2 * 86400
 
 
+def for_kind(kind: str, signal: str = "web") -> tuple[str, ...]:
+    """The policies a run of ``kind`` compares by default, in report order; on the router's
+    ``signal``, those that can read it."""
+    return ROUTER_POLICIES if kind == "web" and signal == "router" else POLICIES[kind]
+
+
 def available(config: SimConfig) -> tuple[str, ...]:
     """The policies a run of ``config`` compares by default, in report order."""
-    return ROUTER_POLICIES if config.router else POLICIES[config.kind]
+    return for_kind(config.kind, config.signal)
 
 
 class Policy(Protocol):
