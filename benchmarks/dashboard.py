@@ -132,12 +132,12 @@ def daily(at: float) -> float:
 class WebCurve:
     """A web process's request queue time: a daily rate, 4 processes per dyno, random routing."""
 
-    def __init__(self, api: StubFormation, clock: Clock, rng: random.Random) -> None:
-        self.api, self.clock, self.rng = api, clock, rng
+    def __init__(self, api: StubFormation, clock: Clock, rng: random.Random, shift: float = 0.0) -> None:
+        self.api, self.clock, self.rng, self.shift = api, clock, rng, shift
 
     def read(self, now: float) -> Reading:
         dynos = self.api.current["web"][0]
-        rate = 220 * daily(now) * self.rng.uniform(0.9, 1.1)
+        rate = 220 * daily(now + self.shift) * self.rng.uniform(0.9, 1.1)
         service = 0.06
         try:
             wait = queueing.wait_quantile(4, rate / max(dynos, 1), service) * 1000
@@ -156,9 +156,17 @@ class QueueCurve:
     """A job queue: a steady trickle plus bursts; each dyno works ``per_dyno`` jobs a second."""
 
     def __init__(
-        self, api: StubFormation, name: str, rng: random.Random, *, trickle: float, per_dyno: float, bursts: int
+        self,
+        api: StubFormation,
+        name: str,
+        rng: random.Random,
+        *,
+        trickle: float,
+        per_dyno: float,
+        bursts: int,
+        shift: float = 0.0,
     ) -> None:
-        self.api, self.name, self.rng = api, name, rng
+        self.api, self.name, self.rng, self.shift = api, name, rng, shift
         self.trickle, self.per_dyno, self.bursts = trickle, per_dyno, bursts
         self.depth = 0.0
         self.last: float | None = None
@@ -167,7 +175,7 @@ class QueueCurve:
         dt = 0.0 if self.last is None else now - self.last
         self.last = now
         dynos = self.api.current[self.name][0]
-        arrivals = self.trickle * daily(now) * dt
+        arrivals = self.trickle * daily(now + self.shift) * dt
         if self.rng.random() < self.bursts * dt / DAY:
             arrivals += self.rng.uniform(800, 3000)
         self.depth = max(0.0, self.depth + arrivals - dynos * self.per_dyno * dt)
@@ -188,16 +196,19 @@ def record(
     interval: float = 60.0,
     seed: int = 7,
     state: Any = None,
+    shift: float = 0.0,
 ) -> Daemon:
     """Run the real daemon from ``start`` for ``seconds`` of simulated time, a tick every ``interval``,
-    recording into ``store``. Returns the daemon (its ``api`` is the stand-in formation)."""
+    recording into ``store``; the load follows the hour of the day ``shift`` seconds later than the
+    clock's (a test recording up to now picks the hour its day ends at). Returns the daemon (its
+    ``api`` is the stand-in formation)."""
     rng = random.Random(seed)
     clock = Clock(start)
     api = StubFormation({"web": (2, "Standard-1X"), "worker": (1, "Standard-1X"), "mailer": (1, "Standard-1X")})
     sources: dict[str, Source] = {
-        "web": WebCurve(api, clock, rng),
-        "worker": QueueCurve(api, "worker", rng, trickle=1.5, per_dyno=2.0, bursts=5),
-        "mailer": QueueCurve(api, "mailer", rng, trickle=0.5, per_dyno=1.0, bursts=3),
+        "web": WebCurve(api, clock, rng, shift),
+        "worker": QueueCurve(api, "worker", rng, trickle=1.5, per_dyno=2.0, bursts=5, shift=shift),
+        "mailer": QueueCurve(api, "mailer", rng, trickle=0.5, per_dyno=1.0, bursts=3, shift=shift),
     }
     daemon = Daemon(settings, api, sources, clock=clock, state=state or MemoryState(), logger=silent(), history=store)
     for _ in range(int(seconds // interval)):
